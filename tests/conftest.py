@@ -1,0 +1,12 @@
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path, monkeypatch):
+    """Every test writes its cache, data and figures under tmp_path, never into the repository."""
+    monkeypatch.setenv("VQLIB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("VQLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("VQLIB_FIGURES", str(tmp_path / "figures"))
+    monkeypatch.setenv("VQLIB_PROGRESS", "0")
+    monkeypatch.delenv("VQLIB_FORCE", raising=False)
+    return tmp_path

@@ -1,0 +1,130 @@
+import math
+
+import pytest
+import torch
+
+from vqlib import metrics as m
+
+
+def test_uniform_usage_has_perplexity_k_and_full_utilization():
+    p = m.code_usage(torch.arange(64) % 16, 16)
+    assert m.perplexity(p) == pytest.approx(16.0)
+    assert m.utilization(p) == 1.0
+    assert m.dead_codes(p) == 0
+
+
+def test_single_used_code_has_perplexity_one():
+    p = m.code_usage(torch.full((100,), 3), 10)
+    assert m.perplexity(p) == pytest.approx(1.0)
+    assert m.utilization(p) == pytest.approx(0.1)
+    assert m.dead_codes(p) == 9
+
+
+def test_perplexity_of_a_hand_computed_distribution():
+    # p = (1/2, 1/4, 1/4, 0): H = 1.5 log 2, perplexity = 2^1.5
+    p = m.code_usage(torch.tensor([0, 0, 1, 2]), 4)
+    assert m.perplexity(p) == pytest.approx(2 ** 1.5)
+    assert m.utilization(p) == 0.75
+
+
+def test_usage_rejects_out_of_range_indices_and_bad_distributions():
+    with pytest.raises(ValueError, match=r"\[0, 4\)"):
+        m.code_usage(torch.tensor([0, 4]), 4)
+    with pytest.raises(ValueError, match="sum"):
+        m.perplexity(torch.tensor([0.5, 0.2]))
+
+
+def test_effective_rank_of_identity_is_its_size_and_rank_one_set_is_one():
+    assert m.effective_rank(torch.eye(7), center=False) == pytest.approx(7.0)
+    # centred: the symmetric set {+e_i, -e_i} is isotropic in d dimensions
+    eye = torch.eye(5)
+    assert m.effective_rank(torch.cat([eye, -eye])) == pytest.approx(5.0)
+    line = torch.randn(50, 1) * torch.tensor([[1.0, 2.0, -3.0]])
+    assert m.effective_rank(line) == pytest.approx(1.0)
+    assert m.effective_rank(torch.ones(10, 3)) == 0.0
+
+
+def test_components_for_variance():
+    x = torch.zeros(4, 3)
+    x[0, 0], x[1, 0] = 10.0, -10.0  # variance 200 along axis 0
+    x[2, 1], x[3, 1] = 1.0, -1.0  # variance 2 along axis 1 (about 1 % of the total)
+    assert m.components_for_variance(x, 0.99) == 1
+    assert m.components_for_variance(x, 0.999) == 2
+    eye = torch.eye(4)
+    assert m.components_for_variance(torch.cat([eye, -eye]), 0.99) == 4
+
+
+def test_pairwise_cosine_distance_hand_cases():
+    # orthogonal pairs: cos = 0 -> distance 1; opposite: distance 2; identical: 0
+    assert m.mean_pairwise_cosine_distance(torch.eye(3)) == pytest.approx(1.0)
+    assert m.mean_pairwise_cosine_distance(torch.tensor([[1.0, 0.0], [-2.0, 0.0]])) == pytest.approx(2.0)
+    assert m.mean_pairwise_cosine_distance(torch.tensor([[1.0, 1.0]] * 4)) == pytest.approx(0.0)
+    x = torch.randn(30, 5, generator=torch.Generator().manual_seed(0))
+    u = torch.nn.functional.normalize(x, dim=1)
+    cos = u @ u.T
+    brute = (1 - cos)[~torch.eye(30, dtype=bool)].mean()
+    assert m.mean_pairwise_cosine_distance(x) == pytest.approx(float(brute), abs=1e-6)
+
+
+def test_pairwise_euclidean_distance():
+    square = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    # 4 sides of length 1 and 2 diagonals of sqrt(2), each pair counted once: (4 + 2 sqrt 2) / 6
+    assert m.mean_pairwise_euclidean_distance(square) == pytest.approx((4 + 2 * math.sqrt(2)) / 6)
+    x = torch.randn(300, 4, generator=torch.Generator().manual_seed(0))
+    exact = m.mean_pairwise_euclidean_distance(x, max_points=None, chunk_size=7)
+    brute = torch.cdist(x.double(), x.double()).sum() / (300 * 299)
+    assert exact == pytest.approx(float(brute))
+
+
+def test_set_metrics_need_two_points():
+    with pytest.raises(ValueError, match="M >= 2"):
+        m.mean_pairwise_euclidean_distance(torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="M >= 2"):
+        m.effective_rank(torch.zeros(1, 3))
+
+
+def test_quantization_error():
+    emb = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    codes = torch.tensor([[0.0, 1.0], [3.0, 4.0]])
+    assert m.quantization_error(emb, codes) == pytest.approx(0.5)
+
+
+def test_component_coverage_counts_components_that_own_a_code():
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    assert m.component_coverage(torch.tensor([5, 5, 7, 7, 9, 9]), labels, 3) == 1.0
+    # one code serves components 0 and 1 (majority 0): component 1 owns nothing
+    assert m.component_coverage(torch.tensor([5, 5, 5, 3, 9, 9]), torch.tensor([0, 0, 1, 0, 2, 2]), 3) == (
+        pytest.approx(2 / 3))
+    assert m.component_coverage(torch.zeros(6, dtype=torch.long), labels, 3) == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="same length"):
+        m.component_coverage(torch.zeros(3), labels, 3)
+
+
+def test_reconstruction_coverage():
+    means = torch.tensor([[0.0, 0.0], [10.0, 0.0]])
+    labels = torch.tensor([0, 0, 1, 1])
+    good = torch.tensor([[0.1, 0.0], [0.0, 0.2], [9.0, 0.0], [10.5, 0.0]])
+    assert m.reconstruction_coverage(good, labels, means) == 1.0
+    lost = torch.tensor([[0.1, 0.0], [0.0, 0.2], [1.0, 0.0], [2.0, 0.0]])  # mode 1 pulled into mode 0
+    assert m.reconstruction_coverage(lost, labels, means) == 0.5
+
+
+def test_shrinkage_ratios():
+    emb = torch.randn(400, 3, generator=torch.Generator().manual_seed(0))
+    out = m.shrinkage(emb * 0.1, emb)
+    assert out["shrinkage_euclidean"] == pytest.approx(0.1, rel=1e-6)
+    assert out["shrinkage_cosine"] == pytest.approx(m.mean_pairwise_cosine_distance(emb * 0.1)
+                                                    / m.mean_pairwise_cosine_distance(emb))
+    assert out["shrinkage_rank"] == pytest.approx(1.0)
+
+
+def test_codebook_metrics_on_a_known_assignment():
+    codes = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [50.0, 50.0]])
+    emb = torch.tensor([[0.0, 0.5], [0.5, 0.0], [10.0, 0.5], [0.0, 9.5]])
+    labels = torch.tensor([0, 0, 1, 2])
+    out = m.codebook_metrics(emb, codes, labels, 3)
+    assert out["utilization"] == 0.75
+    assert out["dead_codes"] == 1
+    assert out["perplexity"] == pytest.approx(math.exp(-(0.5 * math.log(0.5) + 2 * 0.25 * math.log(0.25))))
+    assert out["quantization_error"] == pytest.approx(0.25)
+    assert out["coverage"] == 1.0

@@ -1,0 +1,170 @@
+"""Run specs and the on-disk run cache.
+
+A :class:`RunSpec` (frozen dataclasses all the way down) fully describes one training run. ``run(spec)``
+trains it, or returns the cached result when the same spec was run before with the same library version
+and the same data source. Cache entries are written to a temporary file and renamed into place, so an
+interrupted run leaves no partial entry; ``run(spec, force=True)`` (or VQLIB_FORCE=1) recomputes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from . import __version__, paths
+from .data import ImageSpec, MixtureSpec, Prepared, load
+from .models import ConvVQVAE, MLPAutoencoder, VQAutoencoder
+from .train import TrainSpec, train
+
+__all__ = ["ModelSpec", "RunSpec", "RunResult", "build_model", "run", "run_key", "MODEL_KINDS"]
+
+MODEL_KINDS = ("mlp", "conv")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The autoencoder and its quantizer. ``kind`` is "mlp" (vector data) or "conv" (images)."""
+
+    kind: str = "mlp"
+    num_codes: int = 16
+    latent_dim: int = 8
+    # MLP capacity: encoder hidden layers (0 = linear encoder) and their width
+    depth: int = 2
+    width: int = 64
+    decoder_depth: int = 2
+    decoder_width: int = 64
+    # conv capacity
+    channels: int = 64
+    num_res_blocks: int = 2
+    num_downsamples: int = 2
+    # quantizer switches
+    beta: float = 0.25
+    ema: bool = True
+    decay: float = 0.99
+    dead_code_threshold: float = 0.0
+    cosine: bool = False
+    code_dim: int | None = None
+
+    def __post_init__(self):
+        if self.kind not in MODEL_KINDS:
+            raise ValueError(f"unknown model kind {self.kind!r}; choose one of {MODEL_KINDS}")
+        if int(self.num_codes) != self.num_codes or self.num_codes < 1:
+            raise ValueError(f"num_codes (K) must be an integer >= 1, got {self.num_codes!r}")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    data: MixtureSpec | ImageSpec = field(default_factory=MixtureSpec)
+    model: ModelSpec = field(default_factory=ModelSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["data_kind"] = type(self.data).__name__
+        return d
+
+
+def build_model(model: ModelSpec, data: MixtureSpec | ImageSpec) -> VQAutoencoder:
+    quantizer = dict(beta=model.beta, ema=model.ema, decay=model.decay,
+                     dead_code_threshold=model.dead_code_threshold, cosine=model.cosine, code_dim=model.code_dim)
+    if model.kind == "mlp":
+        if not isinstance(data, MixtureSpec):
+            raise ValueError("the mlp model takes vector data (MixtureSpec); use kind='conv' for images")
+        return MLPAutoencoder(data.dim, model.latent_dim, model.num_codes, depth=model.depth, width=model.width,
+                              decoder_depth=model.decoder_depth, decoder_width=model.decoder_width, **quantizer)
+    if not isinstance(data, ImageSpec):
+        raise ValueError("the conv model takes images (ImageSpec); use kind='mlp' for vector data")
+    return ConvVQVAE(model.num_codes, channels=model.channels, latent_dim=model.latent_dim,
+                     num_downsamples=model.num_downsamples, num_res_blocks=model.num_res_blocks, **quantizer)
+
+
+def run_key(spec: RunSpec, source: str) -> str:
+    """Hash of the spec, the data source actually used and the library version."""
+    payload = json.dumps({"spec": spec.to_dict(), "source": source, "version": __version__}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+@dataclass
+class RunResult:
+    spec: RunSpec
+    history: pd.DataFrame
+    state_dict: dict
+    source: str
+    wall_time: float  # seconds the training took when it ran (not the cache lookup)
+    cached: bool = False
+
+    @property
+    def final(self) -> dict:
+        """The last evaluation: the run's final metrics."""
+        return self.history.iloc[-1].to_dict()
+
+    def model(self) -> VQAutoencoder:
+        """The trained model, rebuilt from the spec and the stored weights, in evaluation mode."""
+        model = build_model(self.spec.model, self.spec.data)
+        model.load_state_dict(self.state_dict)
+        model.quantizer.active = bool(self.history["quantized"].iloc[-1])
+        return model.eval()
+
+
+_DATA_CACHE: dict = {}
+
+
+def prepare(data_spec: MixtureSpec | ImageSpec) -> Prepared:
+    """Load a data spec once per process (runs sharing data share the tensors)."""
+    if data_spec not in _DATA_CACHE:
+        _DATA_CACHE[data_spec] = load(data_spec)
+    return _DATA_CACHE[data_spec]
+
+
+def run(spec: RunSpec, force: bool | None = None, progress: bool | None = None, cache: bool = True) -> RunResult:
+    """Train the run described by ``spec``, or load it from the cache. Deterministic for a seed."""
+    if not isinstance(spec, RunSpec):
+        raise TypeError(f"run() takes a RunSpec, got {type(spec).__name__}")
+    if force is None:
+        force = os.environ.get("VQLIB_FORCE", "0") == "1"
+    data = prepare(spec.data)
+    path = paths.cache_dir() / f"{run_key(spec, data.source)}.pt"
+    if cache and not force and path.exists():
+        stored = torch.load(path, weights_only=False)
+        return RunResult(spec, pd.DataFrame(stored["history"]), stored["state_dict"], stored["source"],
+                         stored["wall_time"], cached=True)
+
+    torch.manual_seed(spec.seed)
+    model = build_model(spec.model, spec.data)
+    start = time.perf_counter()
+    history = train(model, data, spec.train, seed=spec.seed, progress=progress, description=_describe(spec))
+    wall_time = time.perf_counter() - start
+    result = RunResult(spec, history, {k: v.detach().clone() for k, v in model.state_dict().items()},
+                       data.source, wall_time)
+    if cache:
+        _atomic_save({"spec": spec.to_dict(), "history": history.to_dict("list"), "state_dict": result.state_dict,
+                      "source": data.source, "wall_time": wall_time, "version": __version__}, path)
+    return result
+
+
+def _describe(spec: RunSpec) -> str:
+    t = spec.train
+    arm = "early" if t.quantize_from == 0 else f"deferred@{t.quantize_from}"
+    return f"{arm} {t.codebook_init} K={spec.model.num_codes} seed={spec.seed}"
+
+
+def _atomic_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

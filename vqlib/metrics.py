@@ -1,0 +1,243 @@
+"""Collapse metrics: the diagnostic suite.
+
+Every function takes whole-evaluation-set quantities (usage over all evaluation embeddings, never one
+batch: batch perplexity is capped by the batch size) and states its formula. Notation: K codes e_k,
+N embeddings z_i, usage p_k = #{i : nearest code of z_i is k} / N.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .quantize import nearest_code
+
+__all__ = [
+    "code_usage", "utilization", "perplexity", "dead_codes", "mean_pairwise_cosine_distance",
+    "mean_pairwise_euclidean_distance", "effective_rank", "components_for_variance", "quantization_error",
+    "component_coverage", "reconstruction_coverage", "shrinkage", "codebook_metrics", "embedding_metrics",
+]
+
+
+def code_usage(indices: torch.Tensor, num_codes: int) -> torch.Tensor:
+    """p_k = (number of embeddings assigned to code k) / N, a float64 vector of length K summing to 1."""
+    indices = torch.as_tensor(indices).flatten().long()
+    if indices.numel() == 0:
+        raise ValueError("code_usage needs at least one index")
+    if num_codes < 1:
+        raise ValueError(f"num_codes (K) must be >= 1, got {num_codes}")
+    if indices.min() < 0 or indices.max() >= num_codes:
+        raise ValueError(f"indices must lie in [0, {num_codes}), got range [{int(indices.min())}, "
+                         f"{int(indices.max())}]")
+    counts = torch.bincount(indices, minlength=num_codes).double()
+    return counts / counts.sum()
+
+
+def _check_usage(p: torch.Tensor) -> torch.Tensor:
+    p = torch.as_tensor(p, dtype=torch.float64).flatten()
+    if p.numel() == 0 or (p < 0).any() or not math.isclose(float(p.sum()), 1.0, rel_tol=1e-6):
+        raise ValueError("usage must be a non-empty vector of non-negative frequencies summing to 1")
+    return p
+
+
+def utilization(p: torch.Tensor) -> float:
+    """Fraction of codes used at least once: #{k : p_k > 0} / K."""
+    p = _check_usage(p)
+    return float((p > 0).double().mean())
+
+
+def dead_codes(p: torch.Tensor) -> int:
+    """Number of codes never selected over the evaluation set: #{k : p_k = 0}."""
+    p = _check_usage(p)
+    return int((p == 0).sum())
+
+
+def perplexity(p: torch.Tensor) -> float:
+    """exp(H(p)) = exp(-sum_k p_k log p_k): K for uniform usage, 1 when a single code is used."""
+    p = _check_usage(p)
+    nz = p[p > 0]
+    return float(torch.exp(-(nz * nz.log()).sum()))
+
+
+def _pairs_check(x: torch.Tensor, name: str) -> torch.Tensor:
+    x = torch.as_tensor(x).detach().double()
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"{name} needs a [M, d] set with M >= 2, got shape {tuple(x.shape)}")
+    return x
+
+
+def mean_pairwise_cosine_distance(x: torch.Tensor) -> float:
+    """Mean over pairs i != j of 1 - cos(x_i, x_j) (the paper's code-spread measure).
+
+    Computed exactly in O(M d): sum_{i,j} cos = ||sum_i u_i||^2 with u_i = x_i / ||x_i||, minus the M
+    diagonal terms. Zero vectors count as orthogonal to everything.
+    """
+    x = _pairs_check(x, "mean_pairwise_cosine_distance")
+    u = F.normalize(x, dim=1)
+    m = x.shape[0]
+    diagonal = float((u.norm(dim=1) > 0).sum())
+    cos_sum = float(u.sum(0).pow(2).sum()) - diagonal
+    return 1.0 - cos_sum / (m * (m - 1))
+
+
+def mean_pairwise_euclidean_distance(x: torch.Tensor, max_points: int | None = 4096, seed: int = 0,
+                                     chunk_size: int = 2048) -> float:
+    """Mean over pairs i != j of ||x_i - x_j||.
+
+    Exact for M <= ``max_points``; above it, over a fixed random subset of ``max_points`` rows (seeded, so
+    repeatable), which estimates the mean with negligible error for the set sizes used here.
+    """
+    x = _pairs_check(x, "mean_pairwise_euclidean_distance")
+    if max_points is not None and x.shape[0] > max_points:
+        gen = torch.Generator().manual_seed(seed)
+        x = x[torch.randperm(x.shape[0], generator=gen)[:max_points]]
+    m = x.shape[0]
+    total = 0.0
+    for start in range(0, m, chunk_size):
+        total += float(torch.cdist(x[start:start + chunk_size], x).sum())
+    return total / (m * (m - 1))
+
+
+def _singular_values(x: torch.Tensor, center: bool = True) -> torch.Tensor:
+    x = torch.as_tensor(x).detach().double()
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"effective rank needs a [M, d] set with M >= 2, got shape {tuple(x.shape)}")
+    return torch.linalg.svdvals(x - x.mean(0, keepdim=True) if center else x)
+
+
+def effective_rank(x: torch.Tensor, center: bool = True) -> float:
+    """Roy & Vetterli (2007): exp(H(s / sum s)) of the singular values s of the (centred) set.
+
+    Centred by default, so a set's position does not count as a direction: d for an isotropic set in d
+    dimensions, 1 for points on a line, 0 for a single repeated point. ``center=False`` gives the rank of
+    the matrix itself (n for the n x n identity).
+    """
+    s = _singular_values(x, center)
+    if float(s.sum()) <= 1e-12 * max(1.0, float(s.max()) if s.numel() else 1.0):
+        return 0.0
+    q = s / s.sum()
+    q = q[q > 0]
+    return float(torch.exp(-(q * q.log()).sum()))
+
+
+def components_for_variance(x: torch.Tensor, fraction: float = 0.99) -> int:
+    """Number of principal components needed to explain ``fraction`` of the variance of the centred set.
+
+    The 'effective dimension' of arXiv 2605.06870: smallest r with sum_{i<=r} s_i^2 >= fraction sum s_i^2.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
+    var = _singular_values(x).pow(2)
+    if float(var.sum()) <= 1e-24:
+        return 0
+    cumulative = torch.cumsum(var, 0) / var.sum()
+    # The small tolerance keeps 'exactly 99 %' from depending on the last rounding bit.
+    return int(torch.searchsorted(cumulative, torch.tensor(fraction - 1e-12, dtype=cumulative.dtype))) + 1
+
+
+def quantization_error(embeddings: torch.Tensor, codebook: torch.Tensor) -> float:
+    """Mean over embeddings of the squared distance to the nearest code: (1/N) sum_i min_k ||z_i - e_k||^2."""
+    _, dist = nearest_code(torch.as_tensor(embeddings).float(), torch.as_tensor(codebook).float())
+    return float(dist.double().mean())
+
+
+def component_coverage(indices: torch.Tensor, labels: torch.Tensor, num_components: int) -> float:
+    """Fraction of mixture components that own at least one code.
+
+    A code is *owned* by the component that contributes the majority (the plurality, ties to the lower
+    label) of the embeddings assigned to it. A component that owns no code has no token of its own: its
+    points are always coded by a token that mostly serves another component, so it is lost in the
+    tokenization. 1.0 means every component has its own code; 1/C means one component's codes serve all.
+    """
+    indices = torch.as_tensor(indices).flatten().long()
+    labels = torch.as_tensor(labels).flatten().long()
+    if indices.shape != labels.shape:
+        raise ValueError(f"indices and labels must have the same length, got {indices.numel()} and "
+                         f"{labels.numel()}")
+    if num_components < 1 or labels.min() < 0 or labels.max() >= num_components:
+        raise ValueError(f"labels must lie in [0, num_components={num_components})")
+    codes, code_of = torch.unique(indices, return_inverse=True)
+    table = torch.zeros(codes.numel(), num_components, dtype=torch.long)
+    table.index_put_((code_of, labels), torch.ones_like(labels), accumulate=True)
+    owners = table.argmax(1)
+    return float(torch.unique(owners).numel()) / num_components
+
+
+def reconstruction_coverage(reconstructions: torch.Tensor, labels: torch.Tensor, means: torch.Tensor) -> float:
+    """Fraction of components whose reconstructions are mostly nearest to their own mean.
+
+    For component c, take its points' reconstructions; c is reproduced when the majority of them lie
+    nearer to mean_c than to any other mean. Lost modes (reconstructions pulled into a neighbour) lower it.
+    """
+    reconstructions = torch.as_tensor(reconstructions).float()
+    labels = torch.as_tensor(labels).flatten().long()
+    means = torch.as_tensor(means).float()
+    nearest, _ = nearest_code(reconstructions, means)
+    hits = 0
+    for c in range(means.shape[0]):
+        mine = labels == c
+        if mine.any() and float((nearest[mine] == c).double().mean()) > 0.5:
+            hits += 1
+    return hits / means.shape[0]
+
+
+def shrinkage(codebook: torch.Tensor, embeddings: torch.Tensor) -> dict[str, float]:
+    """Spread of the codebook relative to the spread of the embeddings it serves.
+
+    euclidean: mean pairwise distance of codes / mean pairwise distance of embeddings;
+    cosine: mean pairwise cosine distance of codes / that of embeddings;
+    rank: effective rank of codes / effective rank of embeddings.
+    Values well below 1 mean the codebook occupies a narrower region than the data it must represent.
+    """
+    def ratio(a: float, b: float) -> float:
+        return a / b if b > 0 else float("nan")
+
+    return {
+        "shrinkage_euclidean": ratio(mean_pairwise_euclidean_distance(codebook),
+                                     mean_pairwise_euclidean_distance(embeddings)),
+        "shrinkage_cosine": ratio(mean_pairwise_cosine_distance(codebook),
+                                  mean_pairwise_cosine_distance(embeddings)),
+        "shrinkage_rank": ratio(effective_rank(codebook), effective_rank(embeddings)),
+    }
+
+
+def codebook_metrics(embeddings: torch.Tensor, codebook: torch.Tensor, labels=None, num_components=None):
+    """All code-side metrics for one evaluation set, as a flat dict (the history table's columns).
+
+    ``embeddings`` [N, d] and ``codebook`` [K, d] must be in the same (lookup) space.
+    """
+    embeddings = torch.as_tensor(embeddings).float()
+    codebook = torch.as_tensor(codebook).float()
+    indices, dist = nearest_code(embeddings, codebook)
+    p = code_usage(indices, codebook.shape[0])
+    out = {
+        "utilization": utilization(p),
+        "perplexity": perplexity(p),
+        "dead_codes": dead_codes(p),
+        "code_cosine_distance": mean_pairwise_cosine_distance(codebook),
+        "code_euclidean_distance": mean_pairwise_euclidean_distance(codebook),
+        "code_effective_rank": effective_rank(codebook),
+        "code_components_99": components_for_variance(codebook),
+        "quantization_error": float(dist.double().mean()),
+    }
+    used = codebook[p.float() > 0]
+    out["used_code_cosine_distance"] = mean_pairwise_cosine_distance(used) if used.shape[0] > 1 else float("nan")
+    out.update(shrinkage(codebook, embeddings))
+    if labels is not None:
+        out["coverage"] = component_coverage(indices, labels, int(num_components))
+    return out
+
+
+def embedding_metrics(embeddings: torch.Tensor) -> dict[str, float]:
+    """Embedding-side metrics (for embeddings collapse): spread and effective ranks of z_e."""
+    embeddings = torch.as_tensor(embeddings).float()
+    return {
+        "embedding_euclidean_distance": mean_pairwise_euclidean_distance(embeddings),
+        "embedding_cosine_distance": mean_pairwise_cosine_distance(embeddings),
+        "embedding_effective_rank": effective_rank(embeddings),
+        "embedding_components_99": components_for_variance(embeddings),
+        "embedding_std": float(np.sqrt(float(embeddings.double().var(0).sum()))),
+    }

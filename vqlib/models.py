@@ -1,0 +1,165 @@
+"""Autoencoders with a VQ bottleneck: an MLP for vector data and a convolutional VQ-VAE for images.
+
+Both expose the same interface, which is all the trainer and the metrics use:
+
+- ``encode(x)`` -> z_e, the encoder output in the model's layout;
+- ``vectors(z)`` -> [N, d] rows for the quantizer, and ``unvectors(rows, like)`` back;
+- ``forward(x)`` -> :class:`AutoencoderOutput` (reconstruction, embeddings, indices, VQ loss);
+- ``decode_indices(indices)`` -> images/points decoded from token indices (for generators).
+
+Capacity knobs (the embeddings-collapse study varies them): MLP ``depth`` (0 = a purely linear encoder)
+and ``width``; conv ``channels``, ``num_res_blocks`` and ``num_downsamples``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .quantize import VectorQuantizer
+
+__all__ = ["AutoencoderOutput", "VQAutoencoder", "MLPAutoencoder", "ConvVQVAE", "mlp"]
+
+
+@dataclass
+class AutoencoderOutput:
+    reconstruction: torch.Tensor
+    embeddings: torch.Tensor  # encoder outputs as [N, d] rows (before the quantizer)
+    indices: torch.Tensor | None  # token index per row, None during the continuous phase
+    vq_loss: torch.Tensor
+    commitment_loss: torch.Tensor
+    codebook_loss: torch.Tensor
+
+
+class VQAutoencoder(nn.Module):
+    """Encoder -> VectorQuantizer -> decoder. Subclasses build ``encoder`` and ``decoder``."""
+
+    encoder: nn.Module
+    decoder: nn.Module
+    quantizer: VectorQuantizer
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def vectors(self, z: torch.Tensor) -> torch.Tensor:
+        return z
+
+    def unvectors(self, rows: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return rows
+
+    def forward(self, x: torch.Tensor) -> AutoencoderOutput:
+        z = self.encode(x)
+        rows = self.vectors(z)
+        vq = self.quantizer(rows)
+        reconstruction = self.decoder(self.unvectors(vq.quantized, z))
+        return AutoencoderOutput(reconstruction, rows, vq.indices, vq.loss, vq.commitment_loss, vq.codebook_loss)
+
+    @torch.no_grad()
+    def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def mlp(in_dim: int, out_dim: int, width: int, depth: int, activation=nn.GELU) -> nn.Sequential:
+    """``depth`` hidden layers of ``width`` units; depth 0 is a single linear map."""
+    if depth < 0 or width < 1:
+        raise ValueError(f"depth must be >= 0 and width >= 1, got depth={depth}, width={width}")
+    layers: list[nn.Module] = []
+    last = in_dim
+    for _ in range(depth):
+        layers += [nn.Linear(last, width), activation()]
+        last = width
+    layers.append(nn.Linear(last, out_dim))
+    return nn.Sequential(*layers)
+
+
+class MLPAutoencoder(VQAutoencoder):
+    """MLP encoder/decoder for points in R^D with one token per point (latent size ``latent_dim``)."""
+
+    def __init__(self, input_dim: int, latent_dim: int, num_codes: int, *, depth: int = 2, width: int = 64,
+                 decoder_depth: int = 2, decoder_width: int = 64, **quantizer_options) -> None:
+        super().__init__()
+        for name, value in (("input_dim", input_dim), ("latent_dim", latent_dim)):
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        self.encoder = mlp(input_dim, latent_dim, width, depth)
+        self.decoder = mlp(latent_dim, input_dim, decoder_width, decoder_depth)
+        self.quantizer = VectorQuantizer(num_codes, latent_dim, **quantizer_options)
+
+    @torch.no_grad()
+    def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        rows = self.quantizer.project_out(self.quantizer.codes()[indices.flatten()])
+        return self.decoder(rows)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+                                   nn.Conv2d(channels, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+class ConvVQVAE(VQAutoencoder):
+    """Convolutional VQ-VAE (van den Oord et al. 2017 layout) for images in [-1, 1], NCHW.
+
+    ``num_downsamples`` stride-2 convolutions shrink H and W by 2 each (two: 32x32 -> 8x8 tokens), then
+    ``num_res_blocks`` residual blocks and a 1x1 convolution to ``latent_dim``; the decoder mirrors it.
+    """
+
+    def __init__(self, num_codes: int, *, in_channels: int = 3, channels: int = 64, latent_dim: int = 64,
+                 num_downsamples: int = 2, num_res_blocks: int = 2, **quantizer_options) -> None:
+        super().__init__()
+        if channels < 1 or latent_dim < 1 or num_downsamples < 1 or num_res_blocks < 0:
+            raise ValueError("channels, latent_dim and num_downsamples must be >= 1 and num_res_blocks >= 0; "
+                             f"got channels={channels}, latent_dim={latent_dim}, "
+                             f"num_downsamples={num_downsamples}, num_res_blocks={num_res_blocks}")
+        down: list[nn.Module] = []
+        last = in_channels
+        for i in range(num_downsamples):
+            width = channels if i == num_downsamples - 1 else max(channels // 2, 1)
+            down += [nn.Conv2d(last, width, 4, stride=2, padding=1), nn.ReLU()]
+            last = width
+        down += [nn.Conv2d(last, channels, 3, padding=1)]
+        down += [ResBlock(channels) for _ in range(num_res_blocks)]
+        down += [nn.ReLU(), nn.Conv2d(channels, latent_dim, 1)]
+        self.encoder = nn.Sequential(*down)
+
+        up: list[nn.Module] = [nn.Conv2d(latent_dim, channels, 3, padding=1)]
+        up += [ResBlock(channels) for _ in range(num_res_blocks)]
+        up += [nn.ReLU()]
+        last = channels
+        for i in range(num_downsamples):
+            final = i == num_downsamples - 1
+            width = in_channels if final else max(channels // 2, 1)
+            up.append(nn.ConvTranspose2d(last, width, 4, stride=2, padding=1))
+            if not final:
+                up.append(nn.ReLU())
+            last = width
+        self.decoder = nn.Sequential(*up)
+        self.quantizer = VectorQuantizer(num_codes, latent_dim, **quantizer_options)
+        self.latent_dim = latent_dim
+
+    def vectors(self, z: torch.Tensor) -> torch.Tensor:
+        # [B, d, h, w] -> [B*h*w, d]: one token per latent position.
+        return z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
+
+    def unvectors(self, rows: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        b, d, h, w = like.shape
+        return rows.reshape(b, h, w, d).permute(0, 3, 1, 2)
+
+    @torch.no_grad()
+    def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        """Decode token maps [B, h, w] of code indices into images [B, C, H, W]."""
+        b, h, w = indices.shape
+        rows = self.quantizer.project_out(self.quantizer.codes()[indices.flatten()])
+        return self.decoder(rows.reshape(b, h, w, -1).permute(0, 3, 1, 2))
+
+
+def reconstruction_loss(reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error, the reconstruction loss of every study here."""
+    return F.mse_loss(reconstruction, target)

@@ -1,0 +1,228 @@
+"""The vector-quantization layer.
+
+One layer, opt-in switches:
+
+- nearest code by Euclidean distance, computed as ||z||^2 - 2 z.e + ||e||^2 (a matrix product, never an
+  N x K x d tensor), in chunks of rows so memory stays bounded for large N x K;
+- straight-through estimator: the forward pass uses the code, the backward pass copies the gradient to z;
+- losses: commitment beta * ||z - sg(e)||^2 and, unless EMA updates are on, codebook ||sg(z) - e||^2;
+- ``ema=True``: the codebook follows exponential moving averages of the embeddings assigned to each
+  code (van den Oord et al. 2017), the paper's baseline, instead of a codebook loss;
+- ``dead_code_threshold > 0``: codes whose moving-average usage falls below the threshold are replaced by
+  embeddings from the current batch (after the EMA update, so the replacement survives it);
+- ``cosine=True``: embeddings and codes are l2-normalized before the lookup;
+- ``code_dim < dim``: a low-dimensional lookup (project in, quantize, project out);
+- ``active=False``: a pass-through for the continuous phase of deferred quantization.
+
+All VQ arithmetic runs in float32 whatever the input dtype (codes are lost in bf16).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["VectorQuantizer", "VQOutput", "nearest_code"]
+
+
+def nearest_code(z: torch.Tensor, codebook: torch.Tensor, chunk_size: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index of and squared distance to the nearest code for each row of ``z``.
+
+    dist(i, k) = ||z_i||^2 - 2 z_i . e_k + ||e_k||^2, evaluated ``chunk_size`` rows at a time so that at
+    most chunk_size x K distances exist at once. Returns (indices [N] int64, squared distances [N]).
+    """
+    if z.ndim != 2 or codebook.ndim != 2 or z.shape[1] != codebook.shape[1]:
+        raise ValueError(f"nearest_code needs z [N, d] and codebook [K, d]; got {tuple(z.shape)} and "
+                         f"{tuple(codebook.shape)}")
+    z = z.detach().float()
+    codebook = codebook.detach().float()
+    code_sq = codebook.pow(2).sum(1)
+    indices = torch.empty(z.shape[0], dtype=torch.long, device=z.device)
+    min_dist = torch.empty(z.shape[0], dtype=torch.float32, device=z.device)
+    for start in range(0, z.shape[0], chunk_size):
+        rows = z[start:start + chunk_size]
+        # addmm fuses  ||e||^2 - 2 z e^T ; ||z||^2 is constant per row so it does not change the argmin,
+        # it is added back only to report the true squared distance.
+        dist = torch.addmm(code_sq, rows, codebook.t(), alpha=-2.0)
+        # min(dim).indices is about twice as fast as argmin on CPU for large K.
+        best = dist.min(dim=1)
+        indices[start:start + chunk_size] = best.indices
+        min_dist[start:start + chunk_size] = (best.values + rows.pow(2).sum(1)).clamp_min(0.0)
+    return indices, min_dist
+
+
+@dataclass
+class VQOutput:
+    """What :class:`VectorQuantizer` returns.
+
+    quantized: z_q with the straight-through gradient, same shape as the input (the input itself when the
+        layer is inactive);
+    indices: nearest-code index per vector, shape [N] (None when inactive);
+    loss: the VQ loss to add to the reconstruction loss (beta * commitment + codebook; 0 when inactive);
+    commitment_loss, codebook_loss: the two terms, unweighted, detached (codebook_loss is 0 with EMA).
+    """
+
+    quantized: torch.Tensor
+    indices: torch.Tensor | None
+    loss: torch.Tensor
+    commitment_loss: torch.Tensor
+    codebook_loss: torch.Tensor
+
+
+class VectorQuantizer(nn.Module):
+    """Vector quantizer over vectors of size ``dim`` with a codebook of ``num_codes`` codes.
+
+    Input: a tensor [N, dim] (models flatten their spatial grid before calling it). Output: :class:`VQOutput`.
+    The codebook starts as a standard-normal draw; call :meth:`initialize` (or let the trainer do so at the
+    quantization switch) to set it from an initializer in :mod:`vqlib.init`.
+    """
+
+    def __init__(
+        self,
+        num_codes: int,
+        dim: int,
+        *,
+        beta: float = 0.25,
+        ema: bool = False,
+        decay: float = 0.99,
+        eps: float = 1e-5,
+        dead_code_threshold: float = 0.0,
+        cosine: bool = False,
+        code_dim: int | None = None,
+        chunk_size: int = 8192,
+        active: bool = True,
+    ) -> None:
+        super().__init__()
+        if int(num_codes) != num_codes or num_codes < 1:
+            raise ValueError(f"num_codes (K) must be an integer >= 1, got {num_codes!r}")
+        if int(dim) != dim or dim < 1:
+            raise ValueError(f"dim must be an integer >= 1, got {dim!r}")
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"decay must lie in [0, 1), got {decay!r}")
+        if beta < 0:
+            raise ValueError(f"beta (commitment weight) must be >= 0, got {beta!r}")
+        if dead_code_threshold < 0:
+            raise ValueError(f"dead_code_threshold must be >= 0, got {dead_code_threshold!r}")
+        if code_dim is not None and (int(code_dim) != code_dim or not 1 <= code_dim <= dim):
+            raise ValueError(f"code_dim must be an integer in [1, dim={dim}] or None, got {code_dim!r}")
+        self.num_codes = int(num_codes)
+        self.dim = int(dim)
+        self.code_dim = int(code_dim) if code_dim is not None else self.dim
+        self.beta = float(beta)
+        self.ema = bool(ema)
+        self.decay = float(decay)
+        self.eps = float(eps)
+        self.dead_code_threshold = float(dead_code_threshold)
+        self.cosine = bool(cosine)
+        self.chunk_size = int(chunk_size)
+        self.active = bool(active)
+
+        if self.code_dim != self.dim:
+            self.project_in = nn.Linear(self.dim, self.code_dim)
+            self.project_out = nn.Linear(self.code_dim, self.dim)
+        else:
+            self.project_in = nn.Identity()
+            self.project_out = nn.Identity()
+        # With EMA updates the codebook is not trained by gradients.
+        self.codebook = nn.Parameter(torch.randn(self.num_codes, self.code_dim), requires_grad=not self.ema)
+        # Moving average of how many vectors each code receives per step (both modes: it drives dead-code
+        # re-initialization) and, with EMA, of the sum of those vectors.
+        self.register_buffer("cluster_size", torch.ones(self.num_codes))
+        self.register_buffer("embed_sum", self.codebook.detach().clone())
+        self.register_buffer("replaced_codes", torch.zeros((), dtype=torch.long))
+
+    # -- the lookup space ---------------------------------------------------------------------------------
+    def embed(self, z: torch.Tensor) -> torch.Tensor:
+        """Map encoder outputs [N, dim] into the space the codebook lives in (projected, normalized)."""
+        z = self.project_in(z.float())
+        return F.normalize(z, dim=-1) if self.cosine else z
+
+    def codes(self) -> torch.Tensor:
+        """The codebook as used for the lookup (normalized when ``cosine``), detached, [K, code_dim]."""
+        codebook = self.codebook.detach().float()
+        return F.normalize(codebook, dim=-1) if self.cosine else codebook
+
+    # -- state changes ------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def initialize(self, codebook: torch.Tensor) -> None:
+        """Set the codebook (e.g. from k-means) and restart the moving averages around it.
+
+        The EMA statistics are reset so that every code starts with a count of one vector located at the
+        code: the first EMA update then moves a code only towards vectors it actually receives. (Resetting
+        the sums to zero instead would pull every code towards the origin on the next step and collapse
+        usage right after k-means, a classic bug.)
+        """
+        if codebook.shape != self.codebook.shape:
+            raise ValueError(f"codebook must have shape {tuple(self.codebook.shape)} (K, code_dim), got "
+                             f"{tuple(codebook.shape)}")
+        self.codebook.data.copy_(codebook.float())
+        self.cluster_size.fill_(1.0)
+        self.embed_sum.copy_(self.codebook.detach())
+
+    @torch.no_grad()
+    def _update_statistics(self, z: torch.Tensor, indices: torch.Tensor) -> None:
+        counts = torch.bincount(indices, minlength=self.num_codes).float()
+        self.cluster_size.mul_(self.decay).add_(counts, alpha=1.0 - self.decay)
+        if self.ema:
+            sums = torch.zeros_like(self.embed_sum).index_add_(0, indices, z)
+            self.embed_sum.mul_(self.decay).add_(sums, alpha=1.0 - self.decay)
+            # Laplace smoothing keeps codes with tiny counts from dividing by ~0.
+            total = self.cluster_size.sum()
+            smoothed = (self.cluster_size + self.eps) / (total + self.num_codes * self.eps) * total
+            codebook = self.embed_sum / smoothed.unsqueeze(1)
+            self.codebook.data.copy_(F.normalize(codebook, dim=-1) if self.cosine else codebook)
+
+    @torch.no_grad()
+    def _replace_dead_codes(self, z: torch.Tensor) -> None:
+        dead = torch.nonzero(self.cluster_size < self.dead_code_threshold).flatten()
+        if dead.numel() == 0:
+            return
+        # Random embeddings of this batch; with fewer vectors than dead codes, reuse them.
+        pick = torch.randint(0, z.shape[0], (dead.numel(),), device=z.device)
+        self.codebook.data[dead] = z[pick]
+        # Restart the revived codes' statistics at the threshold so that the next EMA update keeps them
+        # where they were put instead of overwriting them from stale sums.
+        self.cluster_size[dead] = self.dead_code_threshold
+        self.embed_sum[dead] = z[pick] * self.dead_code_threshold
+        self.replaced_codes += dead.numel()
+
+    # -- forward ------------------------------------------------------------------------------------------
+    def forward(self, z: torch.Tensor) -> VQOutput:
+        if z.ndim != 2 or z.shape[1] != self.dim:
+            raise ValueError(f"VectorQuantizer expects [N, {self.dim}] inputs, got {tuple(z.shape)}")
+        zero = z.new_zeros((), dtype=torch.float32)
+        if not self.active:
+            return VQOutput(z, None, zero, zero, zero)
+
+        input_dtype = z.dtype
+        z_lookup = self.embed(z)  # float32
+        codebook = self.codebook.float()
+        if self.cosine:
+            codebook = F.normalize(codebook, dim=-1)
+        indices, _ = nearest_code(z_lookup, codebook, self.chunk_size)
+        z_q = F.embedding(indices, codebook)  # a gather, never a one-hot product
+
+        commitment = F.mse_loss(z_lookup, z_q.detach())
+        if self.ema:
+            codebook_loss = zero
+        else:
+            codebook_loss = F.mse_loss(z_q, z_lookup.detach())
+        loss = self.beta * commitment + codebook_loss
+
+        if self.training:
+            self._update_statistics(z_lookup.detach(), indices)
+            if self.dead_code_threshold > 0:
+                self._replace_dead_codes(z_lookup.detach())
+
+        # Straight-through: forward value z_q, gradient of the identity to z_lookup.
+        quantized = z_lookup + (z_q - z_lookup).detach()
+        quantized = self.project_out(quantized).to(input_dtype)
+        return VQOutput(quantized, indices, loss, commitment.detach(), codebook_loss.detach())
+
+    def extra_repr(self) -> str:
+        return (f"num_codes={self.num_codes}, dim={self.dim}, code_dim={self.code_dim}, beta={self.beta}, "
+                f"ema={self.ema}, decay={self.decay}, dead_code_threshold={self.dead_code_threshold}, "
+                f"cosine={self.cosine}, active={self.active}")

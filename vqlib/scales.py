@@ -1,0 +1,63 @@
+"""Named scales: the same code path at three sizes.
+
+- ``smoke``: seconds per notebook on two CPU cores; what the notebook tests run;
+- ``default``: what ``make figures`` runs on a laptop CPU (minutes per notebook);
+- ``paper``: paper-sized runs for one GPU (hours).
+
+A scale only changes sizes, step counts and seed counts, never which code runs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+__all__ = ["Scale", "SCALES", "get_scale"]
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    seeds: int  # seeds per arm
+    # Gaussian-mixture studies
+    mixture_steps: int
+    mixture_batch: int
+    mixture_eval_every: int
+    mixture_points_per_component: int  # the paper's mixture uses 1,000
+    sweep_points: int  # points per configuration in sweeps (capacity, scale, K)
+    # image studies
+    image_steps: int
+    image_batch: int
+    image_eval_every: int
+    cifar_train_images: int | None  # None: the whole split
+    eval_images: int
+    imagenet_resolution: int
+    image_codebook_sizes: tuple[int, ...]
+
+
+SCALES: dict[str, Scale] = {
+    "smoke": Scale("smoke", seeds=1, mixture_steps=60, mixture_batch=256, mixture_eval_every=30,
+                   mixture_points_per_component=100, sweep_points=1000, image_steps=8, image_batch=16,
+                   image_eval_every=4, cifar_train_images=256, eval_images=64, imagenet_resolution=32,
+                   image_codebook_sizes=(16, 64)),
+    "default": Scale("default", seeds=3, mixture_steps=1500, mixture_batch=512, mixture_eval_every=100,
+                     mixture_points_per_component=1000, sweep_points=5000, image_steps=1500, image_batch=64,
+                     image_eval_every=250, cifar_train_images=20000, eval_images=1000, imagenet_resolution=64,
+                     image_codebook_sizes=(64, 256, 1024, 4096)),
+    "paper": Scale("paper", seeds=3, mixture_steps=10000, mixture_batch=1024, mixture_eval_every=250,
+                   mixture_points_per_component=1000, sweep_points=10000, image_steps=40000, image_batch=128,
+                   image_eval_every=2000, cifar_train_images=None, eval_images=10000, imagenet_resolution=128,
+                   image_codebook_sizes=(64, 256, 1024, 4096, 8192, 16384)),
+}
+
+
+def get_scale(name: str | None = None) -> Scale:
+    """The named scale; ``None`` reads the environment variable VQLIB_SCALE, else ``default``."""
+    if name is None:
+        name = os.environ.get("VQLIB_SCALE") or "default"
+    if isinstance(name, Scale):
+        return name
+    if name not in SCALES:
+        raise ValueError(f"unknown scale {name!r}; choose one of {list(SCALES)} "
+                         "(argument or environment variable VQLIB_SCALE)")
+    return SCALES[name]

@@ -1,0 +1,187 @@
+"""One training loop for every study, with a quantization schedule.
+
+Schedule: the quantizer is a pass-through until step ``quantize_from``; at that step the codebook is
+built by ``codebook_init`` (k-means, a random sample of embeddings, random normal, uniform) from the
+*current* encoder's embeddings of a training sample, and quantized training continues to ``steps``.
+
+- early quantization (the paper's baseline): quantize_from = 0, codebook_init = "kmeans", EMA updates:
+  k-means sees the untrained encoder's outputs;
+- deferred quantization: quantize_from = T_c > 0, codebook_init = "kmeans": k-means sees the encoder
+  after T_c steps of continuous autoencoder training.
+
+The total number of optimizer steps is ``steps`` in both cases. Every ``eval_every`` steps (and at the
+switch and the end) the model is evaluated on the whole evaluation set into a history table.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from . import metrics
+from .data import Prepared
+from .init import INITIALIZERS, make_codebook
+from .models import VQAutoencoder, reconstruction_loss
+
+__all__ = ["TrainSpec", "train", "evaluate", "encode_all"]
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """How to train one model. ``quantize_from`` = T_c (0 for early quantization)."""
+
+    steps: int = 2000
+    batch_size: int = 256
+    lr: float = 1e-3
+    quantize_from: int = 0
+    codebook_init: str = "kmeans"
+    init_scale: float = 1.0  # standard deviation of the "normal" initializer
+    init_samples: int = 8192  # embeddings k-means / sampling sees at the switch
+    kmeans_iters: int = 20
+    eval_every: int = 250
+    eval_batch_size: int = 1024
+
+    def __post_init__(self):
+        if int(self.steps) != self.steps or self.steps < 1:
+            raise ValueError(f"steps must be an integer >= 1, got {self.steps!r}")
+        if not 0 <= self.quantize_from < self.steps:
+            raise ValueError(f"quantize_from (T_c) must lie in [0, steps={self.steps}), got {self.quantize_from!r}")
+        if self.codebook_init not in INITIALIZERS:
+            raise ValueError(f"unknown codebook_init {self.codebook_init!r}; choose one of {sorted(INITIALIZERS)}")
+        for name in ("batch_size", "eval_every", "init_samples", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+
+
+def _batch(data: torch.Tensor, idx: torch.Tensor, crop: int | None, gen: torch.Generator) -> torch.Tensor:
+    x = data[idx]
+    if crop is not None:
+        # One random crop offset per batch keeps this a cheap slice; batches differ, so crops vary.
+        top = int(torch.randint(0, x.shape[-2] - crop + 1, (1,), generator=gen))
+        left = int(torch.randint(0, x.shape[-1] - crop + 1, (1,), generator=gen))
+        x = x[..., top:top + crop, left:left + crop]
+    return x
+
+
+@torch.no_grad()
+def encode_all(model: VQAutoencoder, x: torch.Tensor, batch_size: int = 1024):
+    """Run the model over ``x`` in evaluation mode: embeddings [M, d] (encoder outputs, lookup space not
+    applied), reconstructions, squared error per input, and token indices (None before quantization)."""
+    was_training = model.training
+    model.eval()
+    rows, recon, errors, indices = [], [], [], []
+    for start in range(0, x.shape[0], batch_size):
+        batch = x[start:start + batch_size]
+        out = model(batch)
+        rows.append(out.embeddings.float())
+        recon.append(out.reconstruction)
+        errors.append((out.reconstruction - batch).pow(2).flatten(1).mean(1))
+        if out.indices is not None:
+            indices.append(out.indices)
+    model.train(was_training)
+    return (torch.cat(rows), torch.cat(recon), torch.cat(errors), torch.cat(indices) if indices else None)
+
+
+@torch.no_grad()
+def evaluate(model: VQAutoencoder, data: Prepared, batch_size: int = 1024) -> dict[str, float]:
+    """Every metric of the history table on the whole evaluation set.
+
+    Code-side metrics (usage, spread, shrinkage, coverage) are NaN while the quantizer is a pass-through:
+    during the continuous phase there is no codebook in use yet.
+    """
+    rows, recon, errors, _ = encode_all(model, data.eval, batch_size)
+    out: dict[str, float] = {"recon_mse": float(errors.double().mean())}
+    out.update(metrics.embedding_metrics(rows))
+    vq = model.quantizer
+    if vq.active:
+        labels = data.eval_labels if data.eval_labels is not None and rows.shape[0] == data.eval.shape[0] else None
+        out.update(metrics.codebook_metrics(vq.embed(rows), vq.codes(), labels, data.num_components))
+    if data.means is not None:
+        out["reconstruction_coverage"] = metrics.reconstruction_coverage(recon, data.eval_labels, data.means)
+    return out
+
+
+def _progress_enabled(progress: bool | None) -> bool:
+    if progress is not None:
+        return progress
+    return os.environ.get("VQLIB_PROGRESS", "1") != "0"
+
+
+def train(model: VQAutoencoder, data: Prepared, spec: TrainSpec, seed: int = 0, progress: bool | None = None,
+          description: str = "train") -> pd.DataFrame:
+    """Train ``model`` on ``data`` following ``spec``; returns the history table (one row per evaluation).
+
+    Deterministic for a given seed: batches, the codebook initializer and dead-code replacement draw from
+    seeded generators. The model should be built after ``torch.manual_seed(seed)`` for its weights.
+    """
+    torch.manual_seed(seed)
+    batch_gen = torch.Generator().manual_seed(seed)
+    init_gen = torch.Generator().manual_seed(seed + 1)
+    vq = model.quantizer
+    vq.active = False  # switched on inside the loop at quantize_from, after the codebook is initialized
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=spec.lr)
+    history: list[dict[str, float]] = []
+    n = data.train.shape[0]
+    start_time = time.perf_counter()
+
+    def record(step: int, loss: float) -> None:
+        row = {"step": step, "loss": loss, "quantized": vq.active}
+        row.update(evaluate(model, data, spec.eval_batch_size))
+        row["wall_time"] = time.perf_counter() - start_time
+        history.append(row)
+
+    model.train()
+    running = math.nan
+    bar = tqdm(range(spec.steps), desc=description, leave=False, disable=not _progress_enabled(progress),
+               mininterval=1.0)
+    for step in bar:
+        if step == spec.quantize_from:
+            _switch_on(model, data, spec, init_gen)
+            if step > 0:  # the state just before quantization starts, with the fresh codebook
+                record(step, running)
+        if step == 0 or (step % spec.eval_every == 0 and step != spec.quantize_from):
+            record(step, running)
+        idx = torch.randint(0, n, (min(spec.batch_size, n),), generator=batch_gen)
+        x = _batch(data.train, idx, data.crop, batch_gen)
+        out = model(x)
+        loss = reconstruction_loss(out.reconstruction, x) + out.vq_loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        value = float(loss.detach())
+        running = value if math.isnan(running) else 0.95 * running + 0.05 * value
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{running:.4f}", quantized=vq.active)
+    record(spec.steps, running)
+    return pd.DataFrame(history)
+
+
+@torch.no_grad()
+def _switch_on(model: VQAutoencoder, data: Prepared, spec: TrainSpec, gen: torch.Generator) -> None:
+    """Build the codebook from the current encoder's embeddings of a training sample, then quantize."""
+    vq = model.quantizer
+    embeddings = None
+    if INITIALIZERS[spec.codebook_init]:
+        # Enough inputs for init_samples token rows (an image yields one row per latent position).
+        rows_per_input = model.vectors(model.encode(data.train[:1])).shape[0]
+        n_inputs = -(-spec.init_samples // rows_per_input)
+        pick = torch.randperm(data.train.shape[0], generator=gen)
+        sample = data.train[pick[:n_inputs]]
+        if data.crop is not None:
+            sample = _batch(sample, torch.arange(sample.shape[0]), data.crop, gen)
+        rows, _, _, _ = encode_all(model, sample, spec.eval_batch_size)
+        # One image gives many token rows: keep a random init_samples of them.
+        rows = rows[torch.randperm(rows.shape[0], generator=gen)[: spec.init_samples]]
+        embeddings = vq.embed(rows)
+    codebook = make_codebook(spec.codebook_init, vq.num_codes, vq.code_dim, embeddings=embeddings,
+                             scale=spec.init_scale, kmeans_iters=spec.kmeans_iters, generator=gen)
+    vq.initialize(codebook)
+    vq.active = True
