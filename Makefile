@@ -1,0 +1,66 @@
+# vqlib: `make figures` regenerates every figure, `make test` runs every test. `make help` lists the rest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SCALE ?= default
+# Offline copies of CIFAR-10 and an ImageNet sample, used when present (see data/README.md).
+SHARED_DATA ?= ../shared/data
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+# Two torch processes on two cores slow each other down many times over: pytest runs serially.
+PYTEST := $(PY) -m pytest -p no:cacheprovider
+
+# Point vqlib at the unpacked offline copies unless the user already chose a source.
+ifneq ($(wildcard $(SHARED_DATA)/cifar10-jpeg.tar.gz),)
+export VQLIB_CIFAR10 ?= $(CURDIR)/data/cifar10-jpeg
+endif
+ifneq ($(wildcard $(SHARED_DATA)/imagenet-sample-256.tar),)
+export VQLIB_IMAGENET ?= $(CURDIR)/data/imagenet-sample-256
+endif
+
+.PHONY: help setup data figures test unit notebooks-test lab bench lint clean distclean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+	@echo "  SCALE=smoke|default|paper   scale for 'make figures' (default: default)"
+
+setup: $(VENV)/.installed ## create .venv once (CPU torch 2.13.0 + vqlib[dev]); reused afterwards
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# torch first and pinned: an unpinned torch resolves to a multi-gigabyte CUDA build.
+	$(PY) -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
+	$(PY) -m pip install --quiet torch==2.13.0 2>&1 | grep -v "is ignored" || true
+	$(PY) -m pip install --quiet -e ".[dev]" 2>&1 | grep -v "is ignored" || true
+	$(PY) -c "import torch, vqlib, papermill, nbval; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	@touch $@
+
+data: setup ## unpack the offline dataset copies into data/ when they exist (checksums verified)
+	@$(PY) tools/local_data.py $(SHARED_DATA) data
+
+figures: setup data ## run every notebook in order through papermill at SCALE and rewrite figures/
+	@for nb in $(NOTEBOOKS); do $(PY) tools/run_notebook.py $$nb --scale $(SCALE) || exit 1; done
+
+test: setup data ## unit tests, then every notebook at the smoke scale under nbval
+	VQLIB_SCALE=smoke VQLIB_PROGRESS=0 $(PYTEST) tests $(NOTEBOOKS) --nbval-lax -q
+
+unit: setup ## unit tests only
+	$(PYTEST) tests -q
+
+lab: setup data ## open the notebooks in JupyterLab
+	$(VENV)/bin/jupyter lab notebooks
+
+bench: setup ## VQ layer speed and memory against vector-quantize-pytorch
+	$(PY) benchmarks/bench_vq.py
+
+lint: setup ## ruff over the library, tests, tools and notebooks
+	$(VENV)/bin/ruff check vqlib tests tools benchmarks notebooks
+
+clean: ## remove the run cache, smoke-scale outputs and build files (keeps .venv and downloads)
+	rm -rf data/cache build figures/smoke figures/paper/.*.tmp
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean ## also remove .venv and everything under data/ except its README
+	rm -rf $(VENV) data/cifar10-jpeg data/imagenet-sample-256 data/cifar-10-python.tar.gz
