@@ -43,7 +43,8 @@ data: setup ## unpack the offline dataset copies into data/ when they exist (che
 figures: setup data ## run every notebook in order through papermill at SCALE and rewrite figures/
 	@for nb in $(NOTEBOOKS); do $(PY) tools/run_notebook.py $$nb --scale $(SCALE) || exit 1; done
 
-test: setup data ## unit tests, then every notebook at the smoke scale under nbval
+test: setup data ## lint, unit tests, then every notebook at the smoke scale under nbval
+	$(VENV)/bin/ruff check vqlib tests tools benchmarks notebooks
 	VQLIB_SCALE=smoke VQLIB_PROGRESS=0 $(PYTEST) tests $(NOTEBOOKS) --nbval-lax -q
 
 unit: setup ## unit tests only

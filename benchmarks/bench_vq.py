@@ -81,7 +81,8 @@ def main() -> int:
             out = subprocess.run([sys.executable, __file__, "--child", impl, str(k), "--repeats", str(args.repeats)],
                                  capture_output=True, text=True, check=True)
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    header = f"{'K':>6} | {'vqlib s':>8} | {'peer s':>8} | {'peer/vqlib':>10} | {'vqlib peak MB':>13} | {'peer peak MB':>12}"
+    header = (f"{'K':>6} | {'vqlib s':>8} | {'peer s':>8} | {'peer/vqlib':>10} | {'vqlib peak MB':>13} | "
+              f"{'peer peak MB':>12}")
     print(header)
     print("-" * len(header))
     for k in args.sizes:

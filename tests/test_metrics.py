@@ -128,3 +128,16 @@ def test_codebook_metrics_on_a_known_assignment():
     assert out["perplexity"] == pytest.approx(math.exp(-(0.5 * math.log(0.5) + 2 * 0.25 * math.log(0.25))))
     assert out["quantization_error"] == pytest.approx(0.25)
     assert out["coverage"] == 1.0
+
+
+def test_pca_basis_finds_the_main_axis_with_a_fixed_sign():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(500, 3, generator=gen) * torch.tensor([5.0, 1.0, 0.1]) + torch.tensor([1.0, 2.0, 3.0])
+    mean, directions = m.pca_basis(x, 2)
+    assert torch.allclose(mean, x.mean(0), atol=1e-5)
+    assert abs(float(directions[0, 0])) > 0.99 and float(directions[0, 0]) > 0
+    coords = m.project(x, (mean, directions))
+    assert coords.shape == (500, 2)
+    assert float(coords[:, 0].std()) == pytest.approx(float(x[:, 0].std()), rel=0.02)
+    mean_flip, directions_flip = m.pca_basis(-x, 2)
+    assert float(directions_flip[0, 0]) > 0  # same sign convention for the mirrored set

@@ -41,3 +41,21 @@ def test_save_figure_requires_a_name_and_provenance():
         save_figure(_figure(), "x", "")
     with pytest.raises(ValueError, match="name"):
         save_figure(_figure(), "../x", "data")
+
+
+def test_plot_curves_and_sweep_draw_means_over_seeds():
+    import pandas as pd
+
+    frames = [pd.DataFrame({"step": [0, 10], "utilization": [0.2, 0.4]}),
+              pd.DataFrame({"step": [0, 10], "utilization": [0.4, 0.8]})]
+    fig, ax = plt.subplots()
+    plotting.plot_curves(ax, {"deferred": frames}, "utilization")
+    line = ax.lines[0]
+    assert list(line.get_ydata()) == pytest.approx([0.3, 0.6])
+    assert line.get_label() == "deferred (n=2)"
+    table = pd.DataFrame({"K": [4, 4, 8, 8], "arm": ["a"] * 4, "perplexity": [1.0, 3.0, 5.0, 7.0]})
+    fig, ax = plt.subplots()
+    plotting.plot_sweep(ax, table, "K", "perplexity", group="arm", logx=True)
+    assert list(ax.lines[0].get_ydata()) == pytest.approx([2.0, 6.0])
+    assert ax.get_xscale() == "log"
+    plt.close("all")

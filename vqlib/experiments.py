@@ -19,13 +19,16 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from tqdm import tqdm
 
 from . import __version__, paths
 from .data import ImageSpec, MixtureSpec, Prepared, load
 from .models import ConvVQVAE, MLPAutoencoder, VQAutoencoder
 from .train import TrainSpec, train
 
-__all__ = ["ModelSpec", "RunSpec", "RunResult", "build_model", "run", "run_key", "MODEL_KINDS"]
+__all__ = ["ModelSpec", "RunSpec", "RunResult", "build_model", "run", "run_many", "run_key", "with_arm", "final_table",
+           "initial_model", "prepare",
+           "MODEL_KINDS", "ARMS"]
 
 MODEL_KINDS = ("mlp", "conv")
 
@@ -116,6 +119,12 @@ class RunResult:
         return model.eval()
 
 
+def initial_model(spec: RunSpec) -> VQAutoencoder:
+    """The run's model before training (its weights are fixed by the seed): the 'untrained encoder'."""
+    torch.manual_seed(spec.seed)
+    return build_model(spec.model, spec.data)
+
+
 _DATA_CACHE: dict = {}
 
 
@@ -139,8 +148,7 @@ def run(spec: RunSpec, force: bool | None = None, progress: bool | None = None, 
         return RunResult(spec, pd.DataFrame(stored["history"]), stored["state_dict"], stored["source"],
                          stored["wall_time"], cached=True)
 
-    torch.manual_seed(spec.seed)
-    model = build_model(spec.model, spec.data)
+    model = initial_model(spec)
     start = time.perf_counter()
     history = train(model, data, spec.train, seed=spec.seed, progress=progress, description=_describe(spec))
     wall_time = time.perf_counter() - start
@@ -150,6 +158,61 @@ def run(spec: RunSpec, force: bool | None = None, progress: bool | None = None, 
         _atomic_save({"spec": spec.to_dict(), "history": history.to_dict("list"), "state_dict": result.state_dict,
                       "source": data.source, "wall_time": wall_time, "version": __version__}, path)
     return result
+
+
+#: The initialization arms of the studies (DIGEST.md, protocol): the paper's baseline, two random
+#: codebooks trained by gradients, and deferred quantization (k-means on the trained encoder, EMA).
+ARMS = ("early k-means (baseline)", "early normal", "early uniform", "deferred")
+
+
+def with_arm(spec: RunSpec, arm: str, defer_fraction: float = 1 / 3, init_scale: float | None = None) -> RunSpec:
+    """``spec`` turned into one of :data:`ARMS`, at the same total step budget.
+
+    early k-means (baseline): quantize from step 0, k-means on the untrained encoder's outputs, EMA updates;
+    early normal / early uniform: quantize from step 0, random codebook trained by the codebook loss;
+    deferred: continuous for ``defer_fraction`` of the steps, then k-means on the trained encoder, EMA.
+    """
+    if arm not in ARMS:
+        raise ValueError(f"unknown arm {arm!r}; choose one of {ARMS}")
+    if not 0 < defer_fraction < 1:
+        raise ValueError(f"defer_fraction must lie in (0, 1), got {defer_fraction!r}")
+    train_spec, model = spec.train, spec.model
+    if arm == "early k-means (baseline)":
+        train_spec = dataclasses.replace(train_spec, quantize_from=0, codebook_init="kmeans")
+        model = dataclasses.replace(model, ema=True)
+    elif arm == "deferred":
+        t_c = max(1, round(defer_fraction * train_spec.steps))
+        train_spec = dataclasses.replace(train_spec, quantize_from=t_c, codebook_init="kmeans")
+        model = dataclasses.replace(model, ema=True)
+    else:
+        init = "normal" if arm == "early normal" else "uniform"
+        train_spec = dataclasses.replace(train_spec, quantize_from=0, codebook_init=init)
+        if init_scale is not None:
+            train_spec = dataclasses.replace(train_spec, init_scale=init_scale)
+        model = dataclasses.replace(model, ema=False)
+    return dataclasses.replace(spec, train=train_spec, model=model)
+
+
+def run_many(specs, desc: str = "runs", progress: bool | None = None) -> list[RunResult]:
+    """``run`` over a list of specs with one outer progress bar (cached runs take milliseconds)."""
+    specs = list(specs)
+    enabled = progress if progress is not None else os.environ.get("VQLIB_PROGRESS", "1") != "0"
+    results = []
+    for spec in tqdm(specs, desc=desc, disable=not enabled, leave=False):
+        results.append(run(spec, progress=False))
+    return results
+
+
+def final_table(results, **labels) -> pd.DataFrame:
+    """One row per result: its final metrics plus the columns in ``labels`` (each a list, one per result)."""
+    rows = []
+    for i, result in enumerate(results):
+        row = {name: values[i] for name, values in labels.items()}
+        row["seed"] = result.spec.seed
+        row.update(result.final)
+        row["train_seconds"] = result.wall_time
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _describe(spec: RunSpec) -> str:

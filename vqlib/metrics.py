@@ -18,7 +18,8 @@ from .quantize import nearest_code
 __all__ = [
     "code_usage", "utilization", "perplexity", "dead_codes", "mean_pairwise_cosine_distance",
     "mean_pairwise_euclidean_distance", "effective_rank", "components_for_variance", "quantization_error",
-    "component_coverage", "reconstruction_coverage", "shrinkage", "codebook_metrics", "embedding_metrics",
+    "component_coverage", "reconstruction_coverage", "shrinkage", "codebook_metrics",
+    "embedding_metrics", "pca_basis", "project",
 ]
 
 
@@ -83,7 +84,7 @@ def mean_pairwise_cosine_distance(x: torch.Tensor) -> float:
     return 1.0 - cos_sum / (m * (m - 1))
 
 
-def mean_pairwise_euclidean_distance(x: torch.Tensor, max_points: int | None = 4096, seed: int = 0,
+def mean_pairwise_euclidean_distance(x: torch.Tensor, max_points: int | None = 2048, seed: int = 0,
                                      chunk_size: int = 2048) -> float:
     """Mean over pairs i != j of ||x_i - x_j||.
 
@@ -241,3 +242,26 @@ def embedding_metrics(embeddings: torch.Tensor) -> dict[str, float]:
         "embedding_components_99": components_for_variance(embeddings),
         "embedding_std": float(np.sqrt(float(embeddings.double().var(0).sum()))),
     }
+
+
+def pca_basis(x: torch.Tensor, components: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and top principal directions of a set: (mean [d], directions [components, d]).
+
+    Signs are fixed (largest coordinate of each direction positive) so pictures do not flip between runs.
+    With fewer dimensions than ``components`` the missing directions are zero.
+    """
+    x = torch.as_tensor(x).detach().double()
+    mean = x.mean(0)
+    _, _, vh = torch.linalg.svd(x - mean, full_matrices=False)
+    directions = torch.zeros(components, x.shape[1], dtype=torch.float64)
+    k = min(components, vh.shape[0])
+    directions[:k] = vh[:k]
+    signs = torch.sign(directions.gather(1, directions.abs().argmax(1, keepdim=True)))
+    directions = directions * torch.where(signs == 0, torch.ones_like(signs), signs)
+    return mean.float(), directions.float()
+
+
+def project(x: torch.Tensor, basis: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Coordinates of ``x`` in a :func:`pca_basis` (centred on the basis's mean)."""
+    mean, directions = basis
+    return (torch.as_tensor(x).float() - mean) @ directions.T

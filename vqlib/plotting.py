@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from . import paths  # noqa: E402
 
-__all__ = ["set_style", "save_figure", "ARM_COLORS", "plt"]
+__all__ = ["set_style", "save_figure", "plot_curves", "plot_sweep", "ARM_COLORS", "plt"]
 
 #: one colour per arm, used by every notebook so that an arm looks the same everywhere
 ARM_COLORS = {
@@ -40,6 +40,44 @@ def set_style() -> None:
         "svg.hashsalt": "vqlib",
         "pdf.fonttype": 42,
     })
+
+
+def _color(label: str, i: int):
+    return ARM_COLORS.get(label, f"C{i % 10}")
+
+
+def plot_curves(ax, groups: dict, metric: str, x: str = "step", ylabel: str | None = None) -> None:
+    """One line per group: the mean over seeds of ``metric`` against ``x``, with a band from the minimum
+    to the maximum over seeds. ``groups`` maps a label to a list of history DataFrames (one per seed);
+    NaN entries (e.g. code metrics during a continuous phase) leave gaps."""
+    import pandas as pd
+
+    for i, (label, frames) in enumerate(groups.items()):
+        table = pd.concat([f[[x, metric]].assign(_seed=j) for j, f in enumerate(frames)])
+        stats = table.groupby(x)[metric].agg(["mean", "min", "max"])
+        n = len(frames)
+        ax.plot(stats.index, stats["mean"], color=_color(label, i), label=f"{label} (n={n})" if n > 1 else label)
+        if n > 1:
+            ax.fill_between(stats.index, stats["min"], stats["max"], color=_color(label, i), alpha=0.2, lw=0)
+    ax.set_xlabel(x)
+    ax.set_ylabel(ylabel or metric.replace("_", " "))
+
+
+def plot_sweep(ax, table, x: str, metric: str, group: str | None = None, logx: bool = False,
+               ylabel: str | None = None) -> None:
+    """Mean of ``metric`` against ``x`` over seeds (error bars: min to max), one line per ``group`` value."""
+    groups = [(None, table)] if group is None else list(table.groupby(group, sort=False))
+    for i, (label, sub) in enumerate(groups):
+        stats = sub.groupby(x)[metric].agg(["mean", "min", "max"]).sort_index()
+        color = _color(str(label), i) if label is not None else "C0"
+        # clip: the mean of equal values can exceed their max by a rounding error
+        low, high = (stats["mean"] - stats["min"]).clip(lower=0), (stats["max"] - stats["mean"]).clip(lower=0)
+        ax.errorbar(stats.index, stats["mean"], yerr=[low, high],
+                    marker="o", ms=3, capsize=2, color=color, label=None if label is None else str(label))
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(x.replace("_", " "))
+    ax.set_ylabel(ylabel or metric.replace("_", " "))
 
 
 def save_figure(fig, name: str, provenance: str, scale: str = "default") -> Path:

@@ -25,6 +25,7 @@ class Scale:
     mixture_eval_every: int
     mixture_points_per_component: int  # the paper's mixture uses 1,000
     sweep_points: int  # points per configuration in sweeps (capacity, scale, K)
+    sweep_steps: int  # steps per configuration in sweeps (evaluated at the start, switch and end only)
     # image studies
     image_steps: int
     image_batch: int
@@ -37,15 +38,17 @@ class Scale:
 
 SCALES: dict[str, Scale] = {
     "smoke": Scale("smoke", seeds=1, mixture_steps=60, mixture_batch=256, mixture_eval_every=30,
-                   mixture_points_per_component=100, sweep_points=1000, image_steps=8, image_batch=16,
+                   mixture_points_per_component=100, sweep_points=1000, sweep_steps=40, image_steps=8, image_batch=16,
                    image_eval_every=4, cifar_train_images=256, eval_images=64, imagenet_resolution=32,
                    image_codebook_sizes=(16, 64)),
     "default": Scale("default", seeds=3, mixture_steps=1500, mixture_batch=512, mixture_eval_every=100,
-                     mixture_points_per_component=1000, sweep_points=5000, image_steps=1500, image_batch=64,
+                     mixture_points_per_component=1000, sweep_points=5000, sweep_steps=1000,
+                     image_steps=1500, image_batch=64,
                      image_eval_every=250, cifar_train_images=20000, eval_images=1000, imagenet_resolution=64,
                      image_codebook_sizes=(64, 256, 1024, 4096)),
     "paper": Scale("paper", seeds=3, mixture_steps=10000, mixture_batch=1024, mixture_eval_every=250,
-                   mixture_points_per_component=1000, sweep_points=10000, image_steps=40000, image_batch=128,
+                   mixture_points_per_component=1000, sweep_points=10000, sweep_steps=5000,
+                   image_steps=40000, image_batch=128,
                    image_eval_every=2000, cifar_train_images=None, eval_images=10000, imagenet_resolution=128,
                    image_codebook_sizes=(64, 256, 1024, 4096, 8192, 16384)),
 }
