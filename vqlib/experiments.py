@@ -119,6 +119,16 @@ class RunResult:
         return model.eval()
 
 
+def device() -> torch.device:
+    """Where runs train: VQLIB_DEVICE if set (e.g. "cpu", "cuda:1"), else the first GPU if any, else the CPU.
+
+    Results are cached by spec, not by device: a GPU run's numbers differ from a CPU run's in the last digits.
+    """
+    if os.environ.get("VQLIB_DEVICE"):
+        return torch.device(os.environ["VQLIB_DEVICE"])
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def initial_model(spec: RunSpec) -> VQAutoencoder:
     """The run's model before training (its weights are fixed by the seed): the 'untrained encoder'."""
     torch.manual_seed(spec.seed)
@@ -144,15 +154,15 @@ def run(spec: RunSpec, force: bool | None = None, progress: bool | None = None, 
     data = prepare(spec.data)
     path = paths.cache_dir() / f"{run_key(spec, data.source)}.pt"
     if cache and not force and path.exists():
-        stored = torch.load(path, weights_only=False)
+        stored = torch.load(path, weights_only=False, map_location="cpu")
         return RunResult(spec, pd.DataFrame(stored["history"]), stored["state_dict"], stored["source"],
                          stored["wall_time"], cached=True)
 
-    model = initial_model(spec)
+    model = initial_model(spec).to(device())
     start = time.perf_counter()
     history = train(model, data, spec.train, seed=spec.seed, progress=progress, description=_describe(spec))
     wall_time = time.perf_counter() - start
-    result = RunResult(spec, history, {k: v.detach().clone() for k, v in model.state_dict().items()},
+    result = RunResult(spec, history, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
                        data.source, wall_time)
     if cache:
         _atomic_save({"spec": spec.to_dict(), "history": history.to_dict("list"), "state_dict": result.state_dict,

@@ -164,7 +164,7 @@ def _download(url: str, dest: pathlib.Path, md5: str) -> None:
         digest = hashlib.md5(usedforsecurity=False)
         with open(tmp, "xb") as out, urllib.request.urlopen(url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
-            from tqdm.auto import tqdm
+            from tqdm import tqdm
 
             with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, file=sys.stderr) as bar:
                 for chunk in iter(lambda: response.read(1 << 20), b""):
@@ -472,12 +472,13 @@ def load_image_folder(
 
     labels = np.concatenate([np.full(len(f), i, dtype=np.int64) for i, f in enumerate(files)])
     paths = [p for f in files for p in f]
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     images = None
     for i, path in enumerate(
         tqdm(
-            paths, desc=f"decoding {base.name}", unit="img", disable=n < _PROGRESS_MIN_FILES, file=sys.stderr
+            paths, desc=f"decoding {base.name}", unit="img", file=sys.stderr, mininterval=1.0,
+            disable=n < _PROGRESS_MIN_FILES or os.environ.get("VQLIB_PROGRESS", "1") == "0",
         )
     ):
         arr = _decode_image(path, resolution)

@@ -77,15 +77,16 @@ def encode_all(model: VQAutoencoder, x: torch.Tensor, batch_size: int = 1024):
     applied), reconstructions, squared error per input, and token indices (None before quantization)."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     rows, recon, errors, indices = [], [], [], []
     for start in range(0, x.shape[0], batch_size):
-        batch = x[start:start + batch_size]
+        batch = x[start:start + batch_size].to(device)
         out = model(batch)
-        rows.append(out.embeddings.float())
-        recon.append(out.reconstruction)
-        errors.append((out.reconstruction - batch).pow(2).flatten(1).mean(1))
+        rows.append(out.embeddings.float().cpu())
+        recon.append(out.reconstruction.cpu())
+        errors.append((out.reconstruction - batch).pow(2).flatten(1).mean(1).cpu())
         if out.indices is not None:
-            indices.append(out.indices)
+            indices.append(out.indices.cpu())
     model.train(was_training)
     return (torch.cat(rows), torch.cat(recon), torch.cat(errors), torch.cat(indices) if indices else None)
 
@@ -103,7 +104,9 @@ def evaluate(model: VQAutoencoder, data: Prepared, batch_size: int = 1024) -> di
     vq = model.quantizer
     if vq.active:
         labels = data.eval_labels if data.eval_labels is not None and rows.shape[0] == data.eval.shape[0] else None
-        out.update(metrics.codebook_metrics(vq.embed(rows), vq.codes(), labels, data.num_components))
+        device = vq.codebook.device
+        out.update(metrics.codebook_metrics(vq.embed(rows.to(device)).cpu(), vq.codes().cpu(), labels,
+                                            data.num_components))
     if data.means is not None:
         out["reconstruction_coverage"] = metrics.reconstruction_coverage(recon, data.eval_labels, data.means)
     return out
@@ -130,6 +133,8 @@ def train(model: VQAutoencoder, data: Prepared, spec: TrainSpec, seed: int = 0, 
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=spec.lr)
     history: list[dict[str, float]] = []
     n = data.train.shape[0]
+    device = next(model.parameters()).device
+    train_data = data.train.to(device)  # once, not per batch (a no-op on the CPU)
     start_time = time.perf_counter()
 
     def record(step: int, loss: float) -> None:
@@ -150,7 +155,7 @@ def train(model: VQAutoencoder, data: Prepared, spec: TrainSpec, seed: int = 0, 
         if step == 0 or (step % spec.eval_every == 0 and step != spec.quantize_from):
             record(step, running)
         idx = torch.randint(0, n, (min(spec.batch_size, n),), generator=batch_gen)
-        x = _batch(data.train, idx, data.crop, batch_gen)
+        x = _batch(train_data, idx.to(device), data.crop, batch_gen)
         out = model(x)
         loss = reconstruction_loss(out.reconstruction, x) + out.vq_loss
         optimizer.zero_grad(set_to_none=True)
@@ -171,7 +176,8 @@ def _switch_on(model: VQAutoencoder, data: Prepared, spec: TrainSpec, gen: torch
     embeddings = None
     if INITIALIZERS[spec.codebook_init]:
         # Enough inputs for init_samples token rows (an image yields one row per latent position).
-        rows_per_input = model.vectors(model.encode(data.train[:1])).shape[0]
+        device = vq.codebook.device
+        rows_per_input = model.vectors(model.encode(data.train[:1].to(device))).shape[0]
         n_inputs = -(-spec.init_samples // rows_per_input)
         pick = torch.randperm(data.train.shape[0], generator=gen)
         sample = data.train[pick[:n_inputs]]
@@ -180,8 +186,8 @@ def _switch_on(model: VQAutoencoder, data: Prepared, spec: TrainSpec, gen: torch
         rows, _, _, _ = encode_all(model, sample, spec.eval_batch_size)
         # One image gives many token rows: keep a random init_samples of them.
         rows = rows[torch.randperm(rows.shape[0], generator=gen)[: spec.init_samples]]
-        embeddings = vq.embed(rows)
+        embeddings = vq.embed(rows.to(device)).cpu()
     codebook = make_codebook(spec.codebook_init, vq.num_codes, vq.code_dim, embeddings=embeddings,
                              scale=spec.init_scale, kmeans_iters=spec.kmeans_iters, generator=gen)
-    vq.initialize(codebook)
+    vq.initialize(codebook.to(vq.codebook.device))
     vq.active = True
