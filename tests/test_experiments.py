@@ -96,3 +96,41 @@ def test_scales(monkeypatch):
         get_scale("huge")
     # the smoke scale is strictly smaller than the default one
     assert SCALES["smoke"].mixture_steps < SCALES["default"].mixture_steps < SCALES["paper"].mixture_steps
+
+
+def test_spec_dict_leaves_out_defaults_so_new_fields_keep_old_keys():
+    d = SPEC.to_dict()
+    assert d["train"] == {"steps": 20, "batch_size": 32, "eval_every": 10}
+    assert "quantizer" not in d["model"] and "ema" not in d["model"]
+    assert d["data_kind"] == "MixtureSpec"
+
+
+def test_arms_change_only_timing_initializer_and_codebook_updates():
+    base = SPEC
+    early = experiments.with_arm(base, "early k-means (baseline)")
+    deferred = experiments.with_arm(base, "deferred", defer_fraction=0.25)
+    normal = experiments.with_arm(base, "early normal", init_scale=0.5)
+    assert (early.train.quantize_from, early.train.codebook_init, early.model.ema) == (0, "kmeans", True)
+    assert (deferred.train.quantize_from, deferred.train.codebook_init, deferred.model.ema) == (5, "kmeans", True)
+    assert (normal.train.codebook_init, normal.train.init_scale, normal.model.ema) == ("normal", 0.5, False)
+    assert early.train.steps == deferred.train.steps == normal.train.steps
+    with pytest.raises(ValueError, match="unknown arm"):
+        experiments.with_arm(base, "late")
+    with pytest.raises(ValueError, match="defer_fraction"):
+        experiments.with_arm(base, "deferred", defer_fraction=1.0)
+
+
+def test_vector_quantize_pytorch_arm_trains_through_the_same_loop():
+    import dataclasses
+
+    spec = RunSpec(SPEC.data, dataclasses.replace(SPEC.model, quantizer="vector-quantize-pytorch"),
+                   dataclasses.replace(SPEC.train, codebook_init="own"), seed=0)
+    result = run(spec, cache=False)
+    assert result.history.quantized.all()
+    assert 0 < result.final["utilization"] <= 1
+    model = result.model()
+    assert model.quantizer.layer._codebook.initted.item()  # its own k-means ran on the first batch
+    with pytest.raises(ValueError, match="quantizer"):
+        ModelSpec(quantizer="faiss")
+    with pytest.raises(ValueError, match="vqlib"):
+        ModelSpec(quantizer="vector-quantize-pytorch", cosine=True)

@@ -59,3 +59,11 @@ def test_plot_curves_and_sweep_draw_means_over_seeds():
     assert list(ax.lines[0].get_ydata()) == pytest.approx([2.0, 6.0])
     assert ax.get_xscale() == "log"
     plt.close("all")
+
+
+def test_provenance_paths_inside_the_repository_are_shown_relative(monkeypatch, tmp_path):
+    from vqlib import paths
+
+    monkeypatch.setenv("VQLIB_ROOT", str(tmp_path))
+    assert paths.relative_text(f"copy at {tmp_path}/data/cifar10-jpeg (VQLIB_CIFAR10)") == (
+        "copy at data/cifar10-jpeg (VQLIB_CIFAR10)")

@@ -31,6 +31,8 @@ __all__ = ["ModelSpec", "RunSpec", "RunResult", "build_model", "run", "run_many"
            "MODEL_KINDS", "ARMS"]
 
 MODEL_KINDS = ("mlp", "conv")
+#: vqlib's own layer, or vector-quantize-pytorch's VectorQuantize as the outside reference
+QUANTIZERS = ("vqlib", "vector-quantize-pytorch")
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,16 @@ class ModelSpec:
     dead_code_threshold: float = 0.0
     cosine: bool = False
     code_dim: int | None = None
+    quantizer: str = "vqlib"
 
     def __post_init__(self):
         if self.kind not in MODEL_KINDS:
             raise ValueError(f"unknown model kind {self.kind!r}; choose one of {MODEL_KINDS}")
+        if self.quantizer not in QUANTIZERS:
+            raise ValueError(f"unknown quantizer {self.quantizer!r}; choose one of {QUANTIZERS}")
+        if self.quantizer != "vqlib" and (self.cosine or self.code_dim is not None or not self.ema):
+            raise ValueError("the vector-quantize-pytorch quantizer is run with EMA updates and without cosine "
+                             "or low-dimensional codes here; use quantizer='vqlib' for those switches")
         if int(self.num_codes) != self.num_codes or self.num_codes < 1:
             raise ValueError(f"num_codes (K) must be an integer >= 1, got {self.num_codes!r}")
 
@@ -72,14 +80,27 @@ class RunSpec:
     seed: int = 0
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
+        """The spec as plain data, leaving out every field that has its default value, so that adding a
+        field with a default to a spec class keeps the cache keys of existing runs."""
+        d = {name: _non_default(getattr(self, name)) for name in ("data", "model", "train")}
+        d["seed"] = self.seed
         d["data_kind"] = type(self.data).__name__
         return d
+
+
+def _non_default(spec) -> dict:
+    return {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)
+            if getattr(spec, f.name) != (f.default if f.default is not dataclasses.MISSING else f.default_factory())}
 
 
 def build_model(model: ModelSpec, data: MixtureSpec | ImageSpec) -> VQAutoencoder:
     quantizer = dict(beta=model.beta, ema=model.ema, decay=model.decay,
                      dead_code_threshold=model.dead_code_threshold, cosine=model.cosine, code_dim=model.code_dim)
+    if model.quantizer == "vector-quantize-pytorch":
+        from .peer import PeerQuantizer
+
+        quantizer = {"quantizer": PeerQuantizer(model.num_codes, model.latent_dim, beta=model.beta, decay=model.decay,
+                                                dead_code_threshold=model.dead_code_threshold)}
     if model.kind == "mlp":
         if not isinstance(data, MixtureSpec):
             raise ValueError("the mlp model takes vector data (MixtureSpec); use kind='conv' for images")

@@ -16,8 +16,9 @@ from .quantize import nearest_code
 
 __all__ = ["INITIALIZERS", "random_normal", "uniform", "sample_embeddings", "kmeans", "make_codebook"]
 
-#: initializer name -> whether it needs embeddings
-INITIALIZERS = {"normal": False, "uniform": False, "sample": True, "kmeans": True}
+#: initializer name -> whether it needs embeddings. "own" keeps the layer's own initialization (for the
+#: vector-quantize-pytorch layer: k-means on its first training batch).
+INITIALIZERS = {"normal": False, "uniform": False, "sample": True, "kmeans": True, "own": False}
 
 
 def _check_size(num_codes: int, dim: int) -> None:
@@ -99,6 +100,8 @@ def make_codebook(name: str, num_codes: int, dim: int, *, embeddings: torch.Tens
         return random_normal(num_codes, dim, scale, generator)
     if name == "uniform":
         return uniform(num_codes, dim, generator)
+    if name == "own":
+        raise ValueError("'own' keeps the quantizer's own initialization: there is no codebook to make")
     if name == "sample":
         return sample_embeddings(embeddings, num_codes, generator)
     return kmeans(embeddings, num_codes, kmeans_iters, generator)

@@ -79,14 +79,16 @@ class MLPAutoencoder(VQAutoencoder):
     """MLP encoder/decoder for points in R^D with one token per point (latent size ``latent_dim``)."""
 
     def __init__(self, input_dim: int, latent_dim: int, num_codes: int, *, depth: int = 2, width: int = 64,
-                 decoder_depth: int = 2, decoder_width: int = 64, **quantizer_options) -> None:
+                 decoder_depth: int = 2, decoder_width: int = 64, quantizer: nn.Module | None = None,
+                 **quantizer_options) -> None:
         super().__init__()
         for name, value in (("input_dim", input_dim), ("latent_dim", latent_dim)):
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
         self.encoder = mlp(input_dim, latent_dim, width, depth)
         self.decoder = mlp(latent_dim, input_dim, decoder_width, decoder_depth)
-        self.quantizer = VectorQuantizer(num_codes, latent_dim, **quantizer_options)
+        # ``quantizer``: another layer with VectorQuantizer's interface (e.g. vqlib.peer.PeerQuantizer)
+        self.quantizer = quantizer or VectorQuantizer(num_codes, latent_dim, **quantizer_options)
 
     @torch.no_grad()
     def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
@@ -112,7 +114,8 @@ class ConvVQVAE(VQAutoencoder):
     """
 
     def __init__(self, num_codes: int, *, in_channels: int = 3, channels: int = 64, latent_dim: int = 64,
-                 num_downsamples: int = 2, num_res_blocks: int = 2, **quantizer_options) -> None:
+                 num_downsamples: int = 2, num_res_blocks: int = 2, quantizer: nn.Module | None = None,
+                 **quantizer_options) -> None:
         super().__init__()
         if channels < 1 or latent_dim < 1 or num_downsamples < 1 or num_res_blocks < 0:
             raise ValueError("channels, latent_dim and num_downsamples must be >= 1 and num_res_blocks >= 0; "
@@ -141,7 +144,7 @@ class ConvVQVAE(VQAutoencoder):
                 up.append(nn.ReLU())
             last = width
         self.decoder = nn.Sequential(*up)
-        self.quantizer = VectorQuantizer(num_codes, latent_dim, **quantizer_options)
+        self.quantizer = quantizer or VectorQuantizer(num_codes, latent_dim, **quantizer_options)
         self.latent_dim = latent_dim
 
     def vectors(self, z: torch.Tensor) -> torch.Tensor:

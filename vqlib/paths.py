@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["repo_root", "data_dir", "cache_dir", "figures_dir"]
+__all__ = ["repo_root", "data_dir", "cache_dir", "figures_dir", "relative_text"]
 
 
 def repo_root() -> Path:
@@ -38,3 +38,9 @@ def figures_dir(scale: str = "default") -> Path:
     test never overwrites the gallery."""
     base = Path(os.environ["VQLIB_FIGURES"]).resolve() if os.environ.get("VQLIB_FIGURES") else repo_root() / "figures"
     return base if scale == "default" else base / scale
+
+
+def relative_text(text: str) -> str:
+    """``text`` with the repository root's absolute path removed from any path in it, so that figure
+    captions do not depend on where the repository was cloned."""
+    return text.replace(str(repo_root()) + os.sep, "")

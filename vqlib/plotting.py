@@ -84,7 +84,7 @@ def save_figure(fig, name: str, provenance: str, scale: str = "default") -> Path
     """Write ``fig`` as ``<figures>/<name>.png`` and ``.pdf`` with a provenance line and fixed metadata.
 
     ``provenance`` names the data and scale that produced the figure (it is printed along the bottom
-    edge, so the figure carries it wherever it goes). Metadata that would change from run to run
+    edge, so the figure carries it wherever it goes; paths inside the repository are shown relative to it). Metadata that would change from run to run
     (software version, creation date) is left out, so an unchanged figure is byte-identical.
     Non-default scales go to ``figures/<scale>/`` so tests never overwrite the committed gallery.
     Returns the PNG path.
@@ -95,6 +95,7 @@ def save_figure(fig, name: str, provenance: str, scale: str = "default") -> Path
         raise ValueError("provenance must say which data and scale produced the figure")
     out = paths.figures_dir(scale)
     out.mkdir(parents=True, exist_ok=True)
+    provenance = paths.relative_text(provenance)
     fig.text(0.005, 0.003, f"{provenance} | scale: {scale}", fontsize=6, color="0.4", ha="left", va="bottom")
     png = out / f"{name}.png"
     pdf = out / f"{name}.pdf"

@@ -27,6 +27,7 @@ class Scale:
     sweep_points: int  # points per configuration in sweeps (capacity, scale, K)
     sweep_steps: int  # steps per configuration in sweeps (evaluated at the start, switch and end only)
     # image studies
+    image_seeds: int  # seeds per arm in the image studies (training is costlier there)
     image_steps: int
     image_batch: int
     image_eval_every: int
@@ -34,23 +35,32 @@ class Scale:
     eval_images: int
     imagenet_resolution: int
     image_codebook_sizes: tuple[int, ...]
+    # token priors and generation (notebook 04)
+    prior_steps: int
+    prior_dim: int
+    prior_depth: int
+    generated_samples: int  # samples per prior for the diversity measures
+    classifier_steps: int  # the small CIFAR-10 feature classifier
 
 
 SCALES: dict[str, Scale] = {
     "smoke": Scale("smoke", seeds=1, mixture_steps=60, mixture_batch=256, mixture_eval_every=30,
-                   mixture_points_per_component=100, sweep_points=1000, sweep_steps=40, image_steps=8, image_batch=16,
-                   image_eval_every=4, cifar_train_images=256, eval_images=64, imagenet_resolution=32,
-                   image_codebook_sizes=(16, 64)),
+                   mixture_points_per_component=100, sweep_points=1000, sweep_steps=40, image_seeds=1, image_steps=8,
+                   image_batch=16, image_eval_every=4, cifar_train_images=256, eval_images=64, imagenet_resolution=32,
+                   image_codebook_sizes=(16, 64), prior_steps=10, prior_dim=32, prior_depth=1,
+                   generated_samples=32, classifier_steps=5),
     "default": Scale("default", seeds=3, mixture_steps=1500, mixture_batch=512, mixture_eval_every=100,
                      mixture_points_per_component=1000, sweep_points=5000, sweep_steps=1000,
-                     image_steps=1500, image_batch=64,
-                     image_eval_every=250, cifar_train_images=20000, eval_images=1000, imagenet_resolution=64,
-                     image_codebook_sizes=(64, 256, 1024, 4096)),
+                     image_seeds=2, image_steps=600, image_batch=64,
+                     image_eval_every=100, cifar_train_images=20000, eval_images=500, imagenet_resolution=64,
+                     image_codebook_sizes=(64, 256, 1024, 4096), prior_steps=600, prior_dim=64, prior_depth=2,
+                     generated_samples=500, classifier_steps=400),
     "paper": Scale("paper", seeds=3, mixture_steps=10000, mixture_batch=1024, mixture_eval_every=250,
                    mixture_points_per_component=1000, sweep_points=10000, sweep_steps=5000,
-                   image_steps=40000, image_batch=128,
+                   image_seeds=2, image_steps=40000, image_batch=128,
                    image_eval_every=2000, cifar_train_images=None, eval_images=10000, imagenet_resolution=128,
-                   image_codebook_sizes=(64, 256, 1024, 4096, 8192, 16384)),
+                   image_codebook_sizes=(64, 256, 1024, 4096, 8192, 16384), prior_steps=20000, prior_dim=256,
+                   prior_depth=8, generated_samples=10000, classifier_steps=5000),
 }
 
 

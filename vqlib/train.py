@@ -173,6 +173,9 @@ def train(model: VQAutoencoder, data: Prepared, spec: TrainSpec, seed: int = 0, 
 def _switch_on(model: VQAutoencoder, data: Prepared, spec: TrainSpec, gen: torch.Generator) -> None:
     """Build the codebook from the current encoder's embeddings of a training sample, then quantize."""
     vq = model.quantizer
+    if spec.codebook_init == "own":
+        vq.active = True
+        return
     embeddings = None
     if INITIALIZERS[spec.codebook_init]:
         # Enough inputs for init_samples token rows (an image yields one row per latent position).
