@@ -83,10 +83,11 @@ def plot_sweep(ax, table, x: str, metric: str, group: str | None = None, logx: b
 def save_figure(fig, name: str, provenance: str, scale: str = "default") -> Path:
     """Write ``fig`` as ``<figures>/<name>.png`` and ``.pdf`` with a provenance line and fixed metadata.
 
-    ``provenance`` names the data and scale that produced the figure (it is printed along the bottom
-    edge, so the figure carries it wherever it goes; paths inside the repository are shown relative to it). Metadata that would change from run to run
-    (software version, creation date) is left out, so an unchanged figure is byte-identical.
-    Non-default scales go to ``figures/<scale>/`` so tests never overwrite the committed gallery.
+    ``provenance`` names the data and scale that produced the figure. It is printed along the bottom edge,
+    so the figure carries it wherever it goes; paths inside the repository are shown relative to it.
+    Metadata that would change from run to run (software version, creation date) is left out, so an
+    unchanged figure is byte-identical. Non-default scales go to ``figures/<scale>/`` so tests never
+    overwrite the committed gallery.
     Returns the PNG path.
     """
     if not name or "/" in name or name.startswith("."):
