@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 
 @pytest.fixture(autouse=True)
@@ -10,3 +11,12 @@ def isolated_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("VQLIB_PROGRESS", "0")
     monkeypatch.delenv("VQLIB_FORCE", raising=False)
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module (the test machine is shared: one thread beats two competing ones)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -3,14 +3,7 @@ import torch
 
 from vqlib.features import FEATURE_DIM, SmallCNN, accuracy, cached_classifier, extract_features, train_classifier
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The test machine is shared: one intra-op thread is faster than two competing ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _red_vs_blue(n_per_class=64, seed=0):

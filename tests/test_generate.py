@@ -9,13 +9,7 @@ from vqlib.models import ConvVQVAE
 TINY = dict(dim=16, depth=1, heads=2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The test machine is shared: one intra-op thread is faster than two competing ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_tokenize_matches_the_models_forward_indices():
