@@ -51,8 +51,11 @@ def main() -> int:
     start = time.perf_counter()
     print(f"== {source.name} at scale {args.scale}", flush=True)
     try:
+        # The terminal shows papermill's cell-by-cell progress; the runs' own progress bars would only
+        # clutter the saved notebook with timings, so the kernel runs without them.
+        os.environ["VQLIB_PROGRESS"] = "0"
         papermill.execute_notebook(str(source), str(tmp), parameters={"scale": args.scale},
-                                   cwd=str(source.parent), kernel_name="python3", progress_bar=False)
+                                   cwd=str(source.parent), kernel_name="python3", progress_bar=True)
         strip_volatile_metadata(tmp, keep_injected=target != source)
         os.replace(tmp, target)
     finally:

@@ -185,6 +185,23 @@ def reconstruction_coverage(reconstructions: torch.Tensor, labels: torch.Tensor,
     return hits / means.shape[0]
 
 
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else float("nan")
+
+
+def _shrinkage_from(code: dict[str, float], emb: dict[str, float]) -> dict[str, float]:
+    return {
+        "shrinkage_euclidean": _ratio(code["euclidean"], emb["embedding_euclidean_distance"]),
+        "shrinkage_cosine": _ratio(code["cosine"], emb["embedding_cosine_distance"]),
+        "shrinkage_rank": _ratio(code["rank"], emb["embedding_effective_rank"]),
+    }
+
+
+def _code_spread(codebook: torch.Tensor) -> dict[str, float]:
+    return {"euclidean": mean_pairwise_euclidean_distance(codebook), "cosine": mean_pairwise_cosine_distance(codebook),
+            "rank": effective_rank(codebook)}
+
+
 def shrinkage(codebook: torch.Tensor, embeddings: torch.Tensor) -> dict[str, float]:
     """Spread of the codebook relative to the spread of the embeddings it serves.
 
@@ -193,40 +210,35 @@ def shrinkage(codebook: torch.Tensor, embeddings: torch.Tensor) -> dict[str, flo
     rank: effective rank of codes / effective rank of embeddings.
     Values well below 1 mean the codebook occupies a narrower region than the data it must represent.
     """
-    def ratio(a: float, b: float) -> float:
-        return a / b if b > 0 else float("nan")
-
-    return {
-        "shrinkage_euclidean": ratio(mean_pairwise_euclidean_distance(codebook),
-                                     mean_pairwise_euclidean_distance(embeddings)),
-        "shrinkage_cosine": ratio(mean_pairwise_cosine_distance(codebook),
-                                  mean_pairwise_cosine_distance(embeddings)),
-        "shrinkage_rank": ratio(effective_rank(codebook), effective_rank(embeddings)),
-    }
+    return _shrinkage_from(_code_spread(codebook), embedding_metrics(embeddings))
 
 
-def codebook_metrics(embeddings: torch.Tensor, codebook: torch.Tensor, labels=None, num_components=None):
+def codebook_metrics(embeddings: torch.Tensor, codebook: torch.Tensor, labels=None, num_components=None,
+                     embedding_stats: dict[str, float] | None = None):
     """All code-side metrics for one evaluation set, as a flat dict (the history table's columns).
 
-    ``embeddings`` [N, d] and ``codebook`` [K, d] must be in the same (lookup) space.
+    ``embeddings`` [N, d] and ``codebook`` [K, d] must be in the same (lookup) space. ``embedding_stats``:
+    the :func:`embedding_metrics` of these embeddings when the caller has them already (they are the
+    denominators of the shrinkage ratios, and the costliest part of an evaluation).
     """
     embeddings = torch.as_tensor(embeddings).float()
     codebook = torch.as_tensor(codebook).float()
     indices, dist = nearest_code(embeddings, codebook)
     p = code_usage(indices, codebook.shape[0])
+    spread = _code_spread(codebook)
     out = {
         "utilization": utilization(p),
         "perplexity": perplexity(p),
         "dead_codes": dead_codes(p),
-        "code_cosine_distance": mean_pairwise_cosine_distance(codebook),
-        "code_euclidean_distance": mean_pairwise_euclidean_distance(codebook),
-        "code_effective_rank": effective_rank(codebook),
+        "code_cosine_distance": spread["cosine"],
+        "code_euclidean_distance": spread["euclidean"],
+        "code_effective_rank": spread["rank"],
         "code_components_99": components_for_variance(codebook),
         "quantization_error": float(dist.double().mean()),
     }
     used = codebook[p.float() > 0]
     out["used_code_cosine_distance"] = mean_pairwise_cosine_distance(used) if used.shape[0] > 1 else float("nan")
-    out.update(shrinkage(codebook, embeddings))
+    out.update(_shrinkage_from(spread, embedding_stats or embedding_metrics(embeddings)))
     if labels is not None:
         out["coverage"] = component_coverage(indices, labels, int(num_components))
     return out

@@ -100,13 +100,16 @@ def evaluate(model: VQAutoencoder, data: Prepared, batch_size: int = 1024) -> di
     """
     rows, recon, errors, _ = encode_all(model, data.eval, batch_size)
     out: dict[str, float] = {"recon_mse": float(errors.double().mean())}
-    out.update(metrics.embedding_metrics(rows))
+    embedding_stats = metrics.embedding_metrics(rows)
+    out.update(embedding_stats)
     vq = model.quantizer
     if vq.active:
         labels = data.eval_labels if data.eval_labels is not None and rows.shape[0] == data.eval.shape[0] else None
-        device = vq.codebook.device
-        out.update(metrics.codebook_metrics(vq.embed(rows.to(device)).cpu(), vq.codes().cpu(), labels,
-                                            data.num_components))
+        lookup = vq.embed(rows.to(vq.codebook.device)).cpu()
+        # Without a projection or normalization the lookup space is the embedding space: reuse its statistics.
+        same_space = torch.equal(lookup, rows)
+        out.update(metrics.codebook_metrics(lookup, vq.codes().cpu(), labels, data.num_components,
+                                            embedding_stats if same_space else None))
     if data.means is not None:
         out["reconstruction_coverage"] = metrics.reconstruction_coverage(recon, data.eval_labels, data.means)
     return out
