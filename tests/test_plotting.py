@@ -67,3 +67,15 @@ def test_provenance_paths_inside_the_repository_are_shown_relative(monkeypatch, 
     monkeypatch.setenv("VQLIB_ROOT", str(tmp_path))
     assert paths.relative_text(f"copy at {tmp_path}/data/cifar10-jpeg (VQLIB_CIFAR10)") == (
         "copy at data/cifar10-jpeg (VQLIB_CIFAR10)")
+
+
+def test_image_grid_tiles_images_in_rows_with_white_gaps():
+    import torch
+
+    batch = torch.stack([torch.full((3, 2, 2), v) for v in (-1.0, 0.0, 1.0)])  # black, grey, white
+    canvas = plotting.image_grid(batch, columns=2, gap=1)
+    assert canvas.shape == (2 * 3, 2 * 3, 3) and canvas.dtype == np.uint8
+    assert (canvas[0:2, 0:2] == 0).all()  # first tile black
+    assert (canvas[0:2, 3:5] == canvas[0, 3]).all() and 120 <= canvas[0, 3, 0] <= 135  # second tile grey
+    assert (canvas[3:5, 0:2] == 255).all()  # third tile white, on the second row
+    assert (canvas[2, :] == 255).all()  # the gap row is white

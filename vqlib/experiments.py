@@ -227,9 +227,8 @@ def with_arm(spec: RunSpec, arm: str, defer_fraction: float = 1 / 3, init_scale:
 def run_many(specs, desc: str = "runs", progress: bool | None = None) -> list[RunResult]:
     """``run`` over a list of specs with one outer progress bar (cached runs take milliseconds)."""
     specs = list(specs)
-    enabled = progress if progress is not None else os.environ.get("VQLIB_PROGRESS", "1") != "0"
     results = []
-    for spec in tqdm(specs, desc=desc, disable=not enabled, leave=False):
+    for spec in tqdm(specs, desc=desc, disable=not paths.progress_enabled(progress), leave=False):
         results.append(run(spec, progress=False))
     return results
 

@@ -80,12 +80,6 @@ def _check_labels(labels, n: int, num_classes: int) -> torch.Tensor:
     return labels
 
 
-def _progress_enabled(progress: bool | None) -> bool:
-    if progress is not None:
-        return progress
-    return os.environ.get("VQLIB_PROGRESS", "1") != "0"
-
-
 def train_classifier(images: torch.Tensor, labels: torch.Tensor, steps: int = 1500, batch_size: int = 128,
                      lr: float = 1e-3, seed: int = 0, progress: bool | None = None, num_classes: int = 10,
                      eval_every: int = 250) -> tuple[SmallCNN, pd.DataFrame]:
@@ -113,7 +107,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, steps: int = 15
     start_time = time.perf_counter()
     loss_sum, correct_sum, count = 0.0, 0.0, 0
     model.train()
-    bar = tqdm(range(1, steps + 1), desc="classifier", leave=False, disable=not _progress_enabled(progress),
+    bar = tqdm(range(1, steps + 1), desc="classifier", leave=False, disable=not paths.progress_enabled(progress),
                mininterval=1.0)
     for step in bar:
         idx = torch.randint(0, n, (min(batch_size, n),), generator=gen)

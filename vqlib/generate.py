@@ -247,12 +247,6 @@ class PriorSpec:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
 
 
-def _progress_enabled(progress: bool | None) -> bool:
-    if progress is not None:
-        return progress
-    return os.environ.get("VQLIB_PROGRESS", "1") != "0"
-
-
 def train_prior(tokens: torch.Tensor, num_codes: int, spec: PriorSpec = PriorSpec(), seed: int = 0,
                 progress: bool | None = None, val_tokens: torch.Tensor | None = None,
                 description: str = "prior") -> tuple[TokenPrior, pd.DataFrame]:
@@ -285,7 +279,7 @@ def train_prior(tokens: torch.Tensor, num_codes: int, spec: PriorSpec = PriorSpe
     start_time = time.perf_counter()
     interval_sum, interval_steps = 0.0, 0
     prior.train()
-    bar = tqdm(range(1, spec.steps + 1), desc=description, leave=False, disable=not _progress_enabled(progress),
+    bar = tqdm(range(1, spec.steps + 1), desc=description, leave=False, disable=not paths.progress_enabled(progress),
                mininterval=1.0)
     for step in bar:
         batch = flat[torch.randint(0, n, (min(spec.batch_size, n),), generator=batch_gen)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["repo_root", "data_dir", "cache_dir", "figures_dir", "relative_text"]
+__all__ = ["repo_root", "data_dir", "cache_dir", "figures_dir", "relative_text", "progress_enabled"]
 
 
 def repo_root() -> Path:
@@ -44,3 +44,10 @@ def relative_text(text: str) -> str:
     """``text`` with the repository root's absolute path removed from any path in it, so that figure
     captions do not depend on where the repository was cloned."""
     return text.replace(str(repo_root()) + os.sep, "")
+
+
+def progress_enabled(progress: bool | None = None) -> bool:
+    """Whether to show progress bars: ``progress`` if given, else unless VQLIB_PROGRESS=0."""
+    if progress is not None:
+        return progress
+    return os.environ.get("VQLIB_PROGRESS", "1") != "0"

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from . import paths  # noqa: E402
 
-__all__ = ["set_style", "save_figure", "plot_curves", "plot_sweep", "ARM_COLORS", "plt"]
+__all__ = ["set_style", "save_figure", "plot_curves", "plot_sweep", "image_grid", "ARM_COLORS", "plt"]
 
 #: one colour per arm, used by every notebook so that an arm looks the same everywhere
 ARM_COLORS = {
@@ -78,6 +78,21 @@ def plot_sweep(ax, table, x: str, metric: str, group: str | None = None, logx: b
         ax.set_xscale("log")
     ax.set_xlabel(x.replace("_", " "))
     ax.set_ylabel(ylabel or metric.replace("_", " "))
+
+
+def image_grid(batch, columns: int, gap: int = 2):
+    """Tile images [N, 3, H, W] in [-1, 1] into one uint8 RGB array, ``columns`` per row, white gaps."""
+    import numpy as np
+
+    from .images import to_uint8
+
+    tiles = to_uint8(batch)
+    n, h, w, _ = tiles.shape
+    canvas = np.full((-(-n // columns) * (h + gap), columns * (w + gap), 3), 255, dtype=np.uint8)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, columns)
+        canvas[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = tile
+    return canvas
 
 
 def save_figure(fig, name: str, provenance: str, scale: str = "default") -> Path:

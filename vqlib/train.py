@@ -16,7 +16,6 @@ switch and the end) the model is evaluated on the whole evaluation set into a hi
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass
 
@@ -24,7 +23,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import metrics
+from . import metrics, paths
 from .data import Prepared
 from .init import INITIALIZERS, make_codebook
 from .models import VQAutoencoder, reconstruction_loss
@@ -115,12 +114,6 @@ def evaluate(model: VQAutoencoder, data: Prepared, batch_size: int = 1024) -> di
     return out
 
 
-def _progress_enabled(progress: bool | None) -> bool:
-    if progress is not None:
-        return progress
-    return os.environ.get("VQLIB_PROGRESS", "1") != "0"
-
-
 def train(model: VQAutoencoder, data: Prepared, spec: TrainSpec, seed: int = 0, progress: bool | None = None,
           description: str = "train") -> pd.DataFrame:
     """Train ``model`` on ``data`` following ``spec``; returns the history table (one row per evaluation).
@@ -148,7 +141,7 @@ def train(model: VQAutoencoder, data: Prepared, spec: TrainSpec, seed: int = 0, 
 
     model.train()
     running = math.nan
-    bar = tqdm(range(spec.steps), desc=description, leave=False, disable=not _progress_enabled(progress),
+    bar = tqdm(range(spec.steps), desc=description, leave=False, disable=not paths.progress_enabled(progress),
                mininterval=1.0)
     for step in bar:
         if step == spec.quantize_from:
