@@ -50,7 +50,7 @@ SCALES: dict[str, Scale] = {
                    image_codebook_sizes=(16, 64), prior_steps=10, prior_dim=32, prior_depth=1,
                    generated_samples=32, classifier_steps=5),
     "default": Scale("default", seeds=3, mixture_steps=1500, mixture_batch=512, mixture_eval_every=100,
-                     mixture_points_per_component=1000, sweep_points=5000, sweep_steps=1000,
+                     mixture_points_per_component=1000, sweep_points=5000, sweep_steps=700,
                      image_seeds=2, image_steps=600, image_batch=64,
                      image_eval_every=100, cifar_train_images=20000, eval_images=500, imagenet_resolution=64,
                      image_codebook_sizes=(64, 256, 1024, 4096), prior_steps=600, prior_dim=64, prior_depth=2,
