@@ -6,9 +6,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 SCALE ?= default
+# FORCE=1: rerun every notebook even when nothing it depends on changed (see tools/run_notebook.py)
+FORCE ?= 0
 # Offline copies of CIFAR-10 and an ImageNet sample, used when present (see data/README.md).
 SHARED_DATA ?= ../shared/data
-NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+# Each notebook is a jupytext percent script (the reviewed source) paired with its executed .ipynb.
+NOTEBOOK_SOURCES := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
+NOTEBOOKS := $(NOTEBOOK_SOURCES:.py=.ipynb)
 # Two torch processes on two cores slow each other down many times over: pytest runs serially.
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
@@ -20,11 +24,12 @@ ifneq ($(wildcard $(SHARED_DATA)/imagenet-sample-256.tar),)
 export VQLIB_IMAGENET ?= $(CURDIR)/data/imagenet-sample-256
 endif
 
-.PHONY: help setup data figures test unit notebooks-test lab bench lint clean distclean
+.PHONY: help setup data figures test unit sync lab bench lint clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 	@echo "  SCALE=smoke|default|paper   scale for 'make figures' (default: default)"
+	@echo "  FORCE=1                     'make figures' reruns notebooks whose inputs did not change"
 
 setup: $(VENV)/.installed ## create .venv once (CPU torch 2.13.0 + vqlib[dev]); reused afterwards
 
@@ -40,12 +45,16 @@ $(VENV)/.installed: pyproject.toml
 data: setup ## unpack the offline dataset copies into data/ when they exist (checksums verified)
 	@$(PY) tools/local_data.py $(SHARED_DATA) data
 
-figures: setup data ## run every notebook in order through papermill at SCALE and rewrite figures/
-	@for nb in $(NOTEBOOKS); do $(PY) tools/run_notebook.py $$nb --scale $(SCALE) || exit 1; done
+figures: setup data ## run every notebook (its .py source) whose inputs changed through papermill at SCALE; rewrite figures/
+	@for nb in $(NOTEBOOK_SOURCES); do \
+		$(PY) tools/run_notebook.py $$nb --scale $(SCALE) $(if $(filter 1,$(FORCE)),--force,) || exit 1; done
 
-test: setup data ## lint, unit tests, then every notebook at the smoke scale under nbval
+test: setup data ## lint, unit tests (notebook pairs in sync), then every notebook at the smoke scale under nbval
 	$(VENV)/bin/ruff check vqlib tests tools benchmarks notebooks
 	VQLIB_SCALE=smoke VQLIB_PROGRESS=0 $(PYTEST) tests $(NOTEBOOKS) --nbval-lax -q
+
+sync: setup ## after editing a notebooks/NN_name.py, update its .ipynb's cells to match (outputs kept)
+	$(VENV)/bin/jupytext --update --to ipynb $(NOTEBOOK_SOURCES)
 
 unit: setup ## unit tests only
 	$(PYTEST) tests -q

@@ -29,15 +29,16 @@ def test_classifier_learns_red_vs_blue_and_features_have_the_right_shape():
 
 def test_cached_classifier_returns_identical_weights(isolated_dirs):
     images, labels = _red_vs_blue(8)
-    m1, h1, c1 = cached_classifier(images, labels, "red-vs-blue", steps=2, seed=0, batch_size=8)
-    m2, h2, c2 = cached_classifier(images, labels, "red-vs-blue", steps=2, seed=0, batch_size=8)
+    m1, h1, c1 = cached_classifier(images, labels, steps=2, seed=0, batch_size=8)
+    m2, h2, c2 = cached_classifier(images, labels, steps=2, seed=0, batch_size=8)
     assert (c1, c2) == (False, True)
     assert list((isolated_dirs / "cache").glob("classifier-*.pt"))
     assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values(), strict=True))
     assert h1.equals(h2)
     assert torch.equal(extract_features(m1, images), extract_features(m2, images))
-    _, _, c3 = cached_classifier(images, labels, "red-vs-blue", steps=2, seed=1, batch_size=8)
+    _, _, c3 = cached_classifier(images, labels, steps=2, seed=1, batch_size=8)
     assert not c3
+    assert not cached_classifier(images.flip(-1), labels, steps=2, seed=0, batch_size=8)[2]  # other pixels
 
 
 def test_bad_inputs_raise():
@@ -48,5 +49,5 @@ def test_bad_inputs_raise():
         train_classifier(images, labels + 1, steps=1, num_classes=2)
     with pytest.raises(ValueError, match="3, H, W"):
         extract_features(SmallCNN(), torch.zeros(2, 1, 32, 32))
-    with pytest.raises(ValueError, match="source"):
-        cached_classifier(images, labels, "", steps=1)
+    with pytest.raises(ValueError, match="labels"):
+        cached_classifier(images, labels.float(), steps=1)

@@ -131,11 +131,15 @@ def test_bad_arguments_raise_errors_naming_them():
 def test_cached_prior_hits_the_cache_with_identical_weights(isolated_dirs):
     tokens = torch.randint(0, 5, (8, 2, 2), generator=torch.Generator().manual_seed(0))
     spec = PriorSpec(steps=3, batch_size=4, eval_every=3, **TINY)
-    p1, h1, cached1 = cached_prior({"run_key": "abc"}, tokens, 5, spec, seed=0)
-    p2, h2, cached2 = cached_prior({"run_key": "abc"}, tokens, 5, spec, seed=0)
+    p1, h1, cached1 = cached_prior("tokenizer-abc", tokens, 5, spec, seed=0)
+    p2, h2, cached2 = cached_prior("tokenizer-abc", tokens, 5, spec, seed=0)
     assert (cached1, cached2) == (False, True)
     assert list((isolated_dirs / "cache").glob("prior-*.pt"))
     assert all(torch.equal(a, b) for a, b in zip(p1.state_dict().values(), p2.state_dict().values(), strict=True))
     assert h1.equals(h2)
-    _, _, cached3 = cached_prior({"run_key": "other"}, tokens, 5, spec, seed=0)
+    _, _, cached3 = cached_prior("tokenizer-other", tokens, 5, spec, seed=0)
     assert not cached3
+    other_tokens = tokens.clone()
+    other_tokens[0, 0, 0] = (other_tokens[0, 0, 0] + 1) % 5
+    assert not cached_prior("tokenizer-abc", other_tokens, 5, spec, seed=0)[2]  # tokens are named by content
+    assert not cached_prior("tokenizer-abc", tokens, 5, spec, seed=0, cache=False)[2]

@@ -79,3 +79,35 @@ def test_image_grid_tiles_images_in_rows_with_white_gaps():
     assert (canvas[0:2, 3:5] == canvas[0, 3]).all() and 120 <= canvas[0, 3, 0] <= 135  # second tile grey
     assert (canvas[3:5, 0:2] == 255).all()  # third tile white, on the second row
     assert (canvas[2, :] == 255).all()  # the gap row is white
+
+
+def test_curve_grid_draws_one_row_per_group_with_colours_log_axes_and_unit_lines():
+    import pandas as pd
+
+    frames = [pd.DataFrame({"step": [0, 10], "utilization": [0.2, 0.4], "shrinkage": [0.5, 1.5]})]
+    rows = {"A": {"early": frames, "late": frames}, "B": {"early": frames}}
+    fig, axes = plotting.curve_grid(rows, [("utilization", "use"), ("shrinkage", "ratio")], colors={"early": "#ff0000"},
+                                    log_y=("utilization",), unit_line=("shrinkage",))
+    assert axes.shape == (2, 2)
+    assert axes[0, 0].get_yscale() == "log" and axes[0, 1].get_yscale() == "linear"
+    assert axes[1, 0].get_ylabel() == "B: use"
+    assert axes[0, 0].lines[0].get_color() == "#ff0000" and len(axes[0, 0].lines) == 2
+    assert [tuple(line.get_ydata()) for line in axes[0, 1].lines][-1] == (1.0, 1.0)  # the unit line
+    assert axes[0, 0].get_legend() is not None and axes[1, 0].get_legend() is None
+    plt.close("all")
+
+
+def test_importing_plotting_leaves_the_backend_alone():
+    """Only use_headless_backend() chooses a backend: importing vqlib.plotting must not (notebooks keep
+    their inline backend), and saving figures works headless without it."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import matplotlib; before = matplotlib.rcParams._get_backend_or_none(); "
+            "import vqlib.plotting as p; after = matplotlib.rcParams._get_backend_or_none(); "
+            "print(before, after)")
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "DISPLAY")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    before, after = out.split()
+    assert before == after == "None"

@@ -35,7 +35,7 @@ def test_forward_values_are_the_nearest_codes():
     assert torch.allclose(out.loss, 0.25 * expected + expected)  # beta * commitment + codebook term
 
 
-def test_straight_through_gradient_reaches_encoder_and_codebook_loss_moves_only_codebook():
+def test_straight_through_gradient_and_each_loss_term_moves_only_its_own_side():
     torch.manual_seed(0)
     encoder = torch.nn.Linear(3, 2)
     vq = VectorQuantizer(5, 2, beta=0.25)
@@ -49,23 +49,32 @@ def test_straight_through_gradient_reaches_encoder_and_codebook_loss_moves_only_
     assert torch.allclose(z.grad, torch.ones_like(z))
     assert encoder.weight.grad is not None and encoder.weight.grad.abs().sum() > 0
 
-    # The codebook loss term alone moves the codebook and nothing upstream.
+    # The library's codebook term alone (beta = 0 leaves loss = codebook loss) moves the codebook, with the
+    # gradient of ||sg(z) - e||^2, and nothing upstream.
+    vq = VectorQuantizer(5, 2, beta=0.0)
+    vq.initialize(torch.randn(5, 2, generator=torch.Generator().manual_seed(1)))
     encoder.zero_grad()
-    vq.zero_grad()
     z = encoder(x)
     out = vq(z)
-    codebook_term = out.loss - vq.beta * torch.nn.functional.mse_loss(z, vq.codebook[out.indices].detach())
-    codebook_term.backward()
-    assert vq.codebook.grad is not None and vq.codebook.grad.abs().sum() > 0
+    out.loss.backward()
     assert encoder.weight.grad is None or encoder.weight.grad.abs().sum() == 0
+    codes = vq.codebook.detach()[out.indices]
+    expected = torch.zeros_like(vq.codebook).index_add_(0, out.indices, 2 * (codes - z.detach()) / z.numel())
+    assert torch.allclose(vq.codebook.grad, expected, atol=1e-6)
 
-    # The commitment term moves the encoder, not the codebook.
-    vq.zero_grad()
+    # The library's commitment term (with EMA there is no codebook loss, so loss = beta * commitment) moves
+    # the encoder with the gradient of beta ||z - sg(e)||^2 and never the codebook.
+    vq = VectorQuantizer(5, 2, beta=0.25, ema=True)
+    vq.initialize(torch.randn(5, 2, generator=torch.Generator().manual_seed(1)))
+    encoder.zero_grad()
     z = encoder(x)
-    out = vq(z)
-    commitment = torch.nn.functional.mse_loss(z, vq.codebook[out.indices].detach())
-    commitment.backward()
-    assert vq.codebook.grad is None or vq.codebook.grad.abs().sum() == 0
+    z.retain_grad()
+    out = vq.eval()(z)  # evaluation mode: no EMA update between the lookup and the check below
+    out.loss.backward()
+    assert not vq.codebook.requires_grad and vq.codebook.grad is None
+    codes = vq.codebook.detach()[out.indices]
+    assert torch.allclose(z.grad, 0.25 * 2 * (z.detach() - codes) / z.numel(), atol=1e-6)
+    assert encoder.weight.grad.abs().sum() > 0
 
 
 def test_only_used_codes_receive_codebook_gradient():

@@ -41,7 +41,7 @@ def test_nothing_is_quantized_before_the_switch_and_codebook_comes_from_embeddin
     def spy(name, k, d, *, embeddings=None, **kw):
         seen["embeddings"] = embeddings.clone()
         seen["quantized_before"] = model.quantizer.active
-        seen["encoder_weight"] = model.encoder[0].weight.detach().clone()
+        seen["encoder_state"] = {k: v.clone() for k, v in model.encoder.state_dict().items()}
         codebook = real_make(name, k, d, embeddings=embeddings, **kw)
         seen["codebook"] = codebook.clone()
         return codebook
@@ -57,12 +57,19 @@ def test_nothing_is_quantized_before_the_switch_and_codebook_comes_from_embeddin
     assert after.quantized.all() and after.utilization.notna().all()
     assert seen["quantized_before"] is False
     # the encoder had trained for 20 steps when the codebook was built from its embeddings
-    assert not torch.equal(seen["encoder_weight"], initial_weight)
+    assert not torch.equal(seen["encoder_state"]["0.weight"], initial_weight)
+    # init_samples distinct training points went through *that* encoder: every embedding k-means saw is the
+    # switch-time encoder's output for some training point, and they are all different points
+    encoder_at_switch = _model().encoder
+    encoder_at_switch.load_state_dict(seen["encoder_state"])
+    with torch.no_grad():
+        outputs = encoder_at_switch(data.train)
+    distance = torch.cdist(seen["embeddings"], outputs, compute_mode="donot_use_mm_for_euclid_dist")
+    assert seen["embeddings"].shape == (100, 4)
+    assert float(distance.min(1).values.max()) < 1e-5
+    assert distance.argmin(1).unique().numel() == 100
     # 'sample' initialization: every code is one of the embeddings the trainer computed at the switch
     assert all(any(torch.equal(c, e) for e in seen["embeddings"]) for c in seen["codebook"])
-    with torch.no_grad():
-        current = model.encode(data.train[:5])
-    assert current.shape == (5, 4)
 
 
 def test_early_quantization_quantizes_from_step_zero():
@@ -104,3 +111,30 @@ def test_bad_train_specs_name_the_parameter():
         ModelSpec(num_codes=0)
     with pytest.raises(ValueError, match="kind"):
         ModelSpec(kind="transformer")
+
+
+def test_image_runs_train_on_random_crops_and_count_switch_rows_after_cropping(monkeypatch):
+    """Images stored with a margin: the model only ever sees crops of the training size, and k-means at the
+    switch gets init_samples rows of *cropped* inputs (uncropped 20 px images would give 25 rows each)."""
+    from vqlib import train as train_module
+    from vqlib.data import ImageSpec, Prepared
+    from vqlib.experiments import ModelSpec, build_model
+
+    gen = torch.Generator().manual_seed(0)
+    images = torch.rand(12, 3, 20, 20, generator=gen) * 2 - 1
+    data = Prepared(images, images[:4, :, 2:18, 2:18], "random images", "test", crop=16)
+    torch.manual_seed(0)
+    model = build_model(ModelSpec(kind="conv", num_codes=8, latent_dim=4, channels=8, num_res_blocks=0,
+                                  num_downsamples=2), ImageSpec("imagenet", resolution=16))
+    shapes, seen = set(), {}
+    model.register_forward_pre_hook(lambda module, args: shapes.add(tuple(args[0].shape[-2:])))
+    real_make = train_module.make_codebook
+
+    def spy(name, k, d, *, embeddings=None, **kw):
+        seen["rows"] = embeddings.shape[0]
+        return real_make(name, k, d, embeddings=embeddings, **kw)
+
+    monkeypatch.setattr(train_module, "make_codebook", spy)
+    train(model, data, TrainSpec(steps=4, batch_size=4, quantize_from=2, eval_every=2, init_samples=64), seed=0)
+    assert shapes == {(16, 16)}  # training batches and every evaluation: 16 x 16, never the stored 20 x 20
+    assert seen["rows"] == 64  # 4 cropped inputs x 16 tokens; counting uncropped rows gave 3 x 16 = 48

@@ -1,9 +1,10 @@
 """vqlib: measure and fix codebook collapse in vector quantization.
 
-Companion library to *Early Quantization Shrinks Codebook* (arXiv 2603.17052). Modules:
-quantize (the VQ layer), init (codebook initializers), models, data/images (datasets), train (the
-loop and the quantization schedule), metrics (the collapse diagnostics), experiments (cached runs),
-scales, plotting.
+Companion library to *Early Quantization Shrinks Codebook* (arXiv 2603.17052). Modules: quantize (the VQ
+layer), init (codebook initializers), models, data/images/crops (datasets), train (the loop and the
+quantization schedule), metrics (the collapse diagnostics), experiments (run specs and cached runs), cache
+(the one artifact store), studies (what the notebooks run: arms, base specs, figures' spec lists, claims),
+generate/diversity/features (token priors and sample measures), scales, plotting.
 """
 
 __version__ = "0.1.0"

@@ -1,20 +1,26 @@
 """Datasets as tensors: Gaussian mixtures with known components, and the image sets of :mod:`vqlib.images`.
 
 :func:`load` turns a data spec (:class:`MixtureSpec` or :class:`ImageSpec`) into a :class:`Prepared`
-bundle of training and evaluation tensors; the experiment runner and the notebooks use only that.
+bundle of training and evaluation tensors with a content checksum (``identity``) and a description of the
+source; :func:`prepare` does the same once per process. The experiment runner and the notebooks use only
+these. Where image data is read from is an argument (``ImageSpec.root``) or an environment variable read
+at load time, never a hidden setting: it is not part of a run's identity, the data's checksum is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import images
+from . import cache, crops, images
 
-__all__ = ["GaussianMixture", "make_gaussian_mixture", "MixtureSpec", "ImageSpec", "Prepared", "load",
-           "IMAGE_DATASETS"]
+__all__ = ["GaussianMixture", "make_gaussian_mixture", "MixtureSpec", "ImageSpec", "Prepared", "load", "prepare",
+           "forget_prepared", "IMAGE_DATASETS"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,8 @@ class MixtureSpec:
 
 
 IMAGE_DATASETS = ("cifar10", "imagenet")
+#: where each image dataset is read from when ``ImageSpec.root`` is None
+ROOT_VARIABLES = {"cifar10": "VQLIB_CIFAR10", "imagenet": "VQLIB_IMAGENET"}
 
 
 @dataclass(frozen=True)
@@ -80,9 +88,15 @@ class ImageSpec:
     """Image data of a run: ``name`` in IMAGE_DATASETS, square ``resolution``.
 
     ``train_images``/``eval_images`` take the first N images of the training / evaluation split (None:
-    all). ImageNet's evaluation images are its held-out split where the root has one; the offline
-    one-image-per-class sample has only ``val``, which then serves both (``crop_margin`` extra pixels are
-    loaded and training takes random crops, evaluation the centre crop).
+    all); image folders are read class-interleaved, so every such subset spans all classes. ImageNet's
+    evaluation images are its held-out ``val`` split; a root with only ``val`` (the offline one-image-per-class
+    sample) trains on it too. ``crop_margin`` extra pixels are loaded: training batches take a random
+    ``resolution`` window of each image, evaluation the centre window (:mod:`vqlib.crops`).
+
+    ``root`` says where to read the data (for CIFAR-10 any layout :func:`vqlib.images.load_cifar10` accepts,
+    for ImageNet an ImageFolder root); None reads VQLIB_CIFAR10 / VQLIB_IMAGENET, and for CIFAR-10 without
+    either, the official download. It is not part of the run's identity: the cache keys runs by a checksum
+    of the pixels, so the same data anywhere gives the same runs.
     """
 
     name: str = "cifar10"
@@ -90,26 +104,52 @@ class ImageSpec:
     train_images: int | None = None
     eval_images: int | None = 1000
     crop_margin: int = 0
+    root: str | None = field(default=None, metadata={"key": False})
 
     def __post_init__(self):
         if self.name not in IMAGE_DATASETS:
             raise ValueError(f"unknown image dataset {self.name!r}; choose one of {IMAGE_DATASETS}")
+        if int(self.resolution) != self.resolution or self.resolution < 8:
+            raise ValueError(f"resolution must be an integer >= 8, got {self.resolution!r}")
+        for name in ("train_images", "eval_images"):
+            value = getattr(self, name)
+            if value is not None and (int(value) != value or value < 1):
+                raise ValueError(f"{name} must be None (all) or an integer >= 1, got {value!r}")
+        if int(self.crop_margin) != self.crop_margin or self.crop_margin < 0:
+            raise ValueError(f"crop_margin must be an integer >= 0, got {self.crop_margin!r}")
+        if self.root is not None and not isinstance(self.root, str):
+            object.__setattr__(self, "root", str(self.root))  # accept a Path, keep the spec hashable
+
+    def resolved_root(self) -> str | None:
+        """``root``, else the dataset's environment variable, else None (the default source)."""
+        return self.root or os.environ.get(ROOT_VARIABLES[self.name]) or None
 
 
 @dataclass
 class Prepared:
-    """Tensors for one run. Images are float32 NCHW in [-1, 1]; mixture points are [N, D]."""
+    """Tensors for one run. Images are float32 NCHW in [-1, 1]; mixture points are [N, D].
+
+    ``identity`` is a checksum of the data's content (what the run cache keys on); ``source`` says in words
+    where the data came from (for notebooks and figure captions). ``train_labels``/``eval_labels`` are the
+    mixture component or the image class of every input.
+    """
 
     train: torch.Tensor
     eval: torch.Tensor
     source: str
-    eval_labels: torch.Tensor | None = None  # mixture components of the evaluation points
+    identity: str
+    train_labels: torch.Tensor | None = None
+    eval_labels: torch.Tensor | None = None
     means: torch.Tensor | None = None  # mixture means
-    crop: int | None = None  # random-crop size for training batches (images only)
+    crop: int | None = None  # training batches take random crops of this size (images stored with a margin)
 
     @property
     def num_components(self) -> int | None:
         return None if self.means is None else int(self.means.shape[0])
+
+    def crop_for_training(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """A random ``crop`` window of every image (a no-op for data stored at the model's size)."""
+        return batch if self.crop is None else crops.random_crop(batch, self.crop, generator)
 
 
 def _limit(array: np.ndarray, n: int | None) -> np.ndarray:
@@ -124,26 +164,58 @@ def load(spec: MixtureSpec | ImageSpec, data_dir=None) -> Prepared:
         source = (f"Gaussian mixture: {spec.num_components} components x {spec.points_per_component} points, "
                   f"D={spec.dim}, std={spec.std:g}, means in [-{spec.separation:g}, {spec.separation:g}]^D, "
                   f"data seed {spec.seed}")
-        return Prepared(mix.points, mix.points, source, mix.labels, mix.means)
+        return Prepared(mix.points, mix.points, source, cache.digest(mix.points, mix.labels), mix.labels,
+                        mix.labels, mix.means)
     if not isinstance(spec, ImageSpec):
         raise TypeError(f"data spec must be a MixtureSpec or an ImageSpec, got {type(spec).__name__}")
+    root = spec.resolved_root()
     if spec.name == "cifar10":
         if spec.resolution != 32 or spec.crop_margin:
             raise ValueError("CIFAR-10 is 32x32: use resolution=32 and crop_margin=0")
-        train = images.load_cifar10("train", data_dir=data_dir, limit=spec.train_images)
-        test = images.load_cifar10("test", data_dir=data_dir, limit=spec.eval_images)
-        return Prepared(images.to_tensor(train.images), images.to_tensor(test.images), train.source)
-    size = spec.resolution + spec.crop_margin
-    held_out = images.load_imagenet("val", resolution=size)
-    try:
-        train_set = images.load_imagenet("train", resolution=size)
-    except images.DataSourceError:
-        # A root with only a val split (the offline sample): train and evaluate on it.
-        train_set = held_out
-    train_x = images.to_tensor(_limit(train_set.images, spec.train_images))
-    eval_x = images.to_tensor(_limit(held_out.images, spec.eval_images))
+        # root=None lets the loader read VQLIB_CIFAR10 itself, so the source string names the variable
+        train_set = images.load_cifar10("train", root=spec.root, data_dir=data_dir, limit=spec.train_images)
+        eval_set = images.load_cifar10("test", root=spec.root, data_dir=data_dir, limit=spec.eval_images)
+        source = train_set.source
+    else:
+        size = spec.resolution + spec.crop_margin
+        eval_set = images.load_imagenet("val", root=spec.root, resolution=size)
+        if root is not None and (Path(root).expanduser() / "train").is_dir():
+            train_set = images.load_imagenet("train", root=spec.root, resolution=size)
+            source = f"{train_set.source}; evaluation: {eval_set.source}"
+        else:  # a root with only a val split (the offline sample): train and evaluate on it
+            train_set, source = eval_set, eval_set.source
+    train_pixels = _limit(train_set.images, spec.train_images)
+    train_labels = _limit(train_set.labels, spec.train_images)
+    eval_pixels, eval_labels = _limit(eval_set.images, spec.eval_images), _limit(eval_set.labels, spec.eval_images)
+    identity = cache.digest(train_pixels, train_labels, eval_pixels, eval_labels)
+    eval_x = images.to_tensor(eval_pixels)
     if spec.crop_margin:
-        m = spec.crop_margin // 2
-        eval_x = eval_x[:, :, m:m + spec.resolution, m:m + spec.resolution]
-    source = held_out.source if train_set is held_out else f"{train_set.source}; evaluation: {held_out.source}"
-    return Prepared(train_x, eval_x.contiguous(), source, crop=spec.resolution if spec.crop_margin else None)
+        eval_x = crops.center_crop(eval_x, spec.resolution)
+    return Prepared(images.to_tensor(train_pixels), eval_x, source, identity, torch.as_tensor(train_labels),
+                    torch.as_tensor(eval_labels), crop=spec.resolution if spec.crop_margin else None)
+
+
+# Runs that share data share the tensors. Keyed by the spec *and* where its data is read from at the time
+# of the call, so pointing VQLIB_CIFAR10 elsewhere mid-process gives the new data, not a stale copy; the
+# few most recent data sets are kept (an image set is hundreds of MB).
+_PREPARED: OrderedDict = OrderedDict()
+_PREPARED_KEEP = 4
+
+
+def prepare(spec: MixtureSpec | ImageSpec) -> Prepared:
+    """:func:`load` once per process for each (spec, data location); the most recent few are kept."""
+    location = spec.resolved_root() if isinstance(spec, ImageSpec) else None
+    key = (spec, location, os.environ.get("VQLIB_DATA"))
+    if key in _PREPARED:
+        _PREPARED.move_to_end(key)
+        return _PREPARED[key]
+    prepared = load(spec)
+    _PREPARED[key] = prepared
+    while len(_PREPARED) > _PREPARED_KEEP:
+        _PREPARED.popitem(last=False)
+    return prepared
+
+
+def forget_prepared() -> None:
+    """Drop every data set :func:`prepare` holds (frees memory; the next call loads again)."""
+    _PREPARED.clear()

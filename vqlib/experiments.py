@@ -1,34 +1,30 @@
-"""Run specs and the on-disk run cache.
+"""Run specs and cached runs.
 
 A :class:`RunSpec` (frozen dataclasses all the way down) fully describes one training run. ``run(spec)``
-trains it, or returns the cached result when the same spec was run before with the same library version
-and the same data source. Cache entries are written to a temporary file and renamed into place, so an
-interrupted run leaves no partial entry; ``run(spec, force=True)`` (or VQLIB_FORCE=1) recomputes.
+trains it, or returns the stored result from :mod:`vqlib.cache` when the same spec - every field, defaults
+included - was run before on data with the same content checksum under the same cache schema. Entries are
+written atomically, so an interrupted run leaves no partial entry; ``run(spec, force=True)`` (or
+VQLIB_FORCE=1) recomputes. What a study runs (its arms, base specs and figures) lives in :mod:`vqlib.studies`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import __version__, paths
-from .data import ImageSpec, MixtureSpec, Prepared, load
+from . import cache as store
+from . import paths
+from .data import ImageSpec, MixtureSpec, prepare
 from .models import ConvVQVAE, MLPAutoencoder, VQAutoencoder
 from .train import TrainSpec, train
 
-__all__ = ["ModelSpec", "RunSpec", "RunResult", "build_model", "run", "run_many", "run_key", "with_arm", "final_table",
-           "initial_model", "prepare",
-           "MODEL_KINDS", "ARMS"]
+__all__ = ["ModelSpec", "RunSpec", "RunResult", "build_model", "initial_model", "run", "run_many", "run_payload",
+           "run_key", "device", "MODEL_KINDS", "QUANTIZERS"]
 
 MODEL_KINDS = ("mlp", "conv")
 #: vqlib's own layer, or vector-quantize-pytorch's VectorQuantize as the outside reference
@@ -74,23 +70,22 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class RunSpec:
+    """One training run: data, model, training schedule and the seed of the weights and batches."""
+
     data: MixtureSpec | ImageSpec = field(default_factory=MixtureSpec)
     model: ModelSpec = field(default_factory=ModelSpec)
     train: TrainSpec = field(default_factory=TrainSpec)
     seed: int = 0
 
+    def __post_init__(self):
+        if not isinstance(self.data, (MixtureSpec, ImageSpec)):
+            raise TypeError(f"RunSpec.data must be a MixtureSpec or an ImageSpec, got {type(self.data).__name__}")
+        if not isinstance(self.model, ModelSpec) or not isinstance(self.train, TrainSpec):
+            raise TypeError("RunSpec.model must be a ModelSpec and RunSpec.train a TrainSpec")
+
     def to_dict(self) -> dict:
-        """The spec as plain data, leaving out every field that has its default value, so that adding a
-        field with a default to a spec class keeps the cache keys of existing runs."""
-        d = {name: _non_default(getattr(self, name)) for name in ("data", "model", "train")}
-        d["seed"] = self.seed
-        d["data_kind"] = type(self.data).__name__
-        return d
-
-
-def _non_default(spec) -> dict:
-    return {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)
-            if getattr(spec, f.name) != (f.default if f.default is not dataclasses.MISSING else f.default_factory())}
+        """The spec as plain data: every field, defaults included (what the cache key hashes)."""
+        return store.spec_payload(self)
 
 
 def build_model(model: ModelSpec, data: MixtureSpec | ImageSpec) -> VQAutoencoder:
@@ -112,10 +107,16 @@ def build_model(model: ModelSpec, data: MixtureSpec | ImageSpec) -> VQAutoencode
                      num_downsamples=model.num_downsamples, num_res_blocks=model.num_res_blocks, **quantizer)
 
 
-def run_key(spec: RunSpec, source: str) -> str:
-    """Hash of the spec, the data source actually used and the library version."""
-    payload = json.dumps({"spec": spec.to_dict(), "source": source, "version": __version__}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+def run_payload(spec: RunSpec, data_identity: str) -> dict:
+    """What a run's result depends on, as plain data: the full spec and the data's content checksum."""
+    return {"spec": store.spec_payload(spec), "data": data_identity}
+
+
+def run_key(spec: RunSpec, data_identity: str | None = None) -> str:
+    """The run's cache key (``data_identity`` defaults to the checksum of the spec's data, loaded once)."""
+    if data_identity is None:
+        data_identity = prepare(spec.data).identity
+    return store.entry_key("run", run_payload(spec, data_identity))
 
 
 @dataclass
@@ -123,9 +124,10 @@ class RunResult:
     spec: RunSpec
     history: pd.DataFrame
     state_dict: dict
-    source: str
+    source: str  # where the data came from, in words
     wall_time: float  # seconds the training took when it ran (not the cache lookup)
     cached: bool = False
+    key: str = ""  # the run's cache key: names it for artifacts built on it (priors, samples)
 
     @property
     def final(self) -> dict:
@@ -151,113 +153,46 @@ def device() -> torch.device:
 
 
 def initial_model(spec: RunSpec) -> VQAutoencoder:
-    """The run's model before training (its weights are fixed by the seed): the 'untrained encoder'."""
-    torch.manual_seed(spec.seed)
-    return build_model(spec.model, spec.data)
+    """The run's model before training, its weights drawn from ``spec.seed``: the 'untrained encoder'.
 
-
-_DATA_CACHE: dict = {}
-
-
-def prepare(data_spec: MixtureSpec | ImageSpec) -> Prepared:
-    """Load a data spec once per process (runs sharing data share the tensors)."""
-    if data_spec not in _DATA_CACHE:
-        _DATA_CACHE[data_spec] = load(data_spec)
-    return _DATA_CACHE[data_spec]
+    The weights are drawn inside a fork of torch's global random state, which is left as it was.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec.seed)
+        return build_model(spec.model, spec.data)
 
 
 def run(spec: RunSpec, force: bool | None = None, progress: bool | None = None, cache: bool = True) -> RunResult:
-    """Train the run described by ``spec``, or load it from the cache. Deterministic for a seed."""
+    """Train the run described by ``spec``, or load it from the cache. Deterministic for a seed.
+
+    ``cache=False`` trains without reading or writing the cache; ``force=True`` (or VQLIB_FORCE=1) retrains
+    and overwrites the entry."""
     if not isinstance(spec, RunSpec):
         raise TypeError(f"run() takes a RunSpec, got {type(spec).__name__}")
-    if force is None:
-        force = os.environ.get("VQLIB_FORCE", "0") == "1"
     data = prepare(spec.data)
-    path = paths.cache_dir() / f"{run_key(spec, data.source)}.pt"
-    if cache and not force and path.exists():
-        stored = torch.load(path, weights_only=False, map_location="cpu")
-        return RunResult(spec, pd.DataFrame(stored["history"]), stored["state_dict"], stored["source"],
-                         stored["wall_time"], cached=True)
+    payload = run_payload(spec, data.identity)
 
-    model = initial_model(spec).to(device())
-    start = time.perf_counter()
-    history = train(model, data, spec.train, seed=spec.seed, progress=progress, description=_describe(spec))
-    wall_time = time.perf_counter() - start
-    result = RunResult(spec, history, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-                       data.source, wall_time)
-    if cache:
-        _atomic_save({"spec": spec.to_dict(), "history": history.to_dict("list"), "state_dict": result.state_dict,
-                      "source": data.source, "wall_time": wall_time, "version": __version__}, path)
-    return result
+    def compute() -> dict:
+        model = initial_model(spec).to(device())
+        start = time.perf_counter()
+        history = train(model, data, spec.train, seed=spec.seed, progress=progress, description=_describe(spec))
+        return {"history": history.to_dict("list"), "source": data.source,
+                "wall_time": time.perf_counter() - start,
+                "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
 
-
-#: The initialization arms of the studies (DIGEST.md, protocol): the paper's baseline, two random
-#: codebooks trained by gradients, and deferred quantization (k-means on the trained encoder, EMA).
-ARMS = ("early k-means (baseline)", "early normal", "early uniform", "deferred")
-
-
-def with_arm(spec: RunSpec, arm: str, defer_fraction: float = 1 / 3, init_scale: float | None = None) -> RunSpec:
-    """``spec`` turned into one of :data:`ARMS`, at the same total step budget.
-
-    early k-means (baseline): quantize from step 0, k-means on the untrained encoder's outputs, EMA updates;
-    early normal / early uniform: quantize from step 0, random codebook trained by the codebook loss;
-    deferred: continuous for ``defer_fraction`` of the steps, then k-means on the trained encoder, EMA.
-    """
-    if arm not in ARMS:
-        raise ValueError(f"unknown arm {arm!r}; choose one of {ARMS}")
-    if not 0 < defer_fraction < 1:
-        raise ValueError(f"defer_fraction must lie in (0, 1), got {defer_fraction!r}")
-    train_spec, model = spec.train, spec.model
-    if arm == "early k-means (baseline)":
-        train_spec = dataclasses.replace(train_spec, quantize_from=0, codebook_init="kmeans")
-        model = dataclasses.replace(model, ema=True)
-    elif arm == "deferred":
-        t_c = max(1, round(defer_fraction * train_spec.steps))
-        train_spec = dataclasses.replace(train_spec, quantize_from=t_c, codebook_init="kmeans")
-        model = dataclasses.replace(model, ema=True)
-    else:
-        init = "normal" if arm == "early normal" else "uniform"
-        train_spec = dataclasses.replace(train_spec, quantize_from=0, codebook_init=init)
-        if init_scale is not None:
-            train_spec = dataclasses.replace(train_spec, init_scale=init_scale)
-        model = dataclasses.replace(model, ema=False)
-    return dataclasses.replace(spec, train=train_spec, model=model)
+    stored, hit = store.cached("run", payload, compute, force=force, enabled=cache)
+    return RunResult(spec, pd.DataFrame(stored["history"]), stored["state_dict"], stored["source"],
+                     stored["wall_time"], cached=hit, key=store.entry_key("run", payload))
 
 
 def run_many(specs, desc: str = "runs", progress: bool | None = None) -> list[RunResult]:
     """``run`` over a list of specs with one outer progress bar (cached runs take milliseconds)."""
     specs = list(specs)
-    results = []
-    for spec in tqdm(specs, desc=desc, disable=not paths.progress_enabled(progress), leave=False):
-        results.append(run(spec, progress=False))
-    return results
-
-
-def final_table(results, **labels) -> pd.DataFrame:
-    """One row per result: its final metrics plus the columns in ``labels`` (each a list, one per result)."""
-    rows = []
-    for i, result in enumerate(results):
-        row = {name: values[i] for name, values in labels.items()}
-        row["seed"] = result.spec.seed
-        row.update(result.final)
-        row["train_seconds"] = result.wall_time
-        rows.append(row)
-    return pd.DataFrame(rows)
+    return [run(spec, progress=False) for spec in tqdm(specs, desc=desc, leave=False,
+                                                       disable=not paths.progress_enabled(progress))]
 
 
 def _describe(spec: RunSpec) -> str:
     t = spec.train
     arm = "early" if t.quantize_from == 0 else f"deferred@{t.quantize_from}"
     return f"{arm} {t.codebook_init} K={spec.model.num_codes} seed={spec.seed}"
-
-
-def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

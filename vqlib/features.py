@@ -11,9 +11,6 @@ Images are NCHW in [-1, 1] (the library's convention), 32x32 (any size >= 8 work
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import time
 
 import pandas as pd
@@ -22,10 +19,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from . import __version__, paths
-from .experiments import _atomic_save
+from . import cache as store
+from . import paths
 
-__all__ = ["SmallCNN", "train_classifier", "cached_classifier", "classifier_key", "extract_features", "accuracy",
+__all__ = ["SmallCNN", "train_classifier", "cached_classifier", "classifier_payload", "extract_features", "accuracy",
            "FEATURE_DIM"]
 
 FEATURE_DIM = 128
@@ -98,9 +95,10 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, steps: int = 15
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr!r}")
-    torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = SmallCNN(num_classes)
+    with torch.random.fork_rng(devices=[]):  # seeded weights, global random state left as it was
+        torch.manual_seed(seed)
+        model = SmallCNN(num_classes)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     n = images.shape[0]
     history: list[dict[str, float]] = []
@@ -130,46 +128,37 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, steps: int = 15
     return model.eval(), pd.DataFrame(history)
 
 
-def classifier_key(source: str, num_images: int, steps: int, seed: int, batch_size: int = 128, lr: float = 1e-3,
-                   num_classes: int = 10) -> str:
-    """sha256 of (source, number of images, steps, seed, batch_size, lr, num_classes, library version)."""
-    payload = json.dumps({"source": str(source), "num_images": int(num_images), "steps": int(steps),
-                          "seed": int(seed), "batch_size": int(batch_size), "lr": float(lr),
-                          "num_classes": int(num_classes), "architecture": "SmallCNN-32-64-128",
-                          "version": __version__}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+def classifier_payload(images: torch.Tensor, labels: torch.Tensor, steps: int, seed: int, batch_size: int = 128,
+                       lr: float = 1e-3, num_classes: int = 10) -> dict:
+    """What a trained classifier depends on: the content of its training images and labels, the
+    architecture and every training setting."""
+    return {"data": store.digest(images, labels), "architecture": "SmallCNN-32-64-128", "steps": int(steps),
+            "seed": int(seed), "batch_size": int(batch_size), "lr": float(lr), "num_classes": int(num_classes)}
 
 
-def cached_classifier(images: torch.Tensor, labels: torch.Tensor, source: str, steps: int = 1500, seed: int = 0,
+def cached_classifier(images: torch.Tensor, labels: torch.Tensor, steps: int = 1500, seed: int = 0,
                       batch_size: int = 128, lr: float = 1e-3, num_classes: int = 10, progress: bool | None = None,
                       force: bool | None = None, cache: bool = True) -> tuple[SmallCNN, pd.DataFrame, bool]:
     """:func:`train_classifier`, or its stored result: returns (model in evaluation mode, history, cached).
 
-    Stored at ``paths.cache_dir()/classifier-<key>.pt`` (key: :func:`classifier_key`), written atomically.
-    The key names the data by ``source`` (e.g. the loader's source string plus the split) and the number
-    of images, not by their content: pass a source that changes whenever the images do. ``force=True`` (or
+    Stored in :mod:`vqlib.cache` (kind "classifier", payload :func:`classifier_payload`: the images are named
+    by a checksum of their content). ``cache=False`` neither reads nor writes it; ``force=True`` (or
     VQLIB_FORCE=1) retrains and overwrites.
     """
     images = _check_images(images)
     labels = _check_labels(labels, images.shape[0], num_classes)
-    if not isinstance(source, str) or not source:
-        raise ValueError(f"source must be a non-empty string naming the training images, got {source!r}")
-    if force is None:
-        force = os.environ.get("VQLIB_FORCE", "0") == "1"
-    key = classifier_key(source, images.shape[0], steps, seed, batch_size, lr, num_classes)
-    path = paths.cache_dir() / f"classifier-{key}.pt"
-    if cache and not force and path.exists():
-        stored = torch.load(path, weights_only=False)
-        model = SmallCNN(stored["num_classes"])
-        model.load_state_dict(stored["state_dict"])
-        return model.eval(), pd.DataFrame(stored["history"]), True
-    model, history = train_classifier(images, labels, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                                      progress=progress, num_classes=num_classes)
-    if cache:
-        _atomic_save({"state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
-                      "history": history.to_dict("list"), "num_classes": num_classes, "source": source,
-                      "num_images": images.shape[0], "steps": steps, "seed": seed, "version": __version__}, path)
-    return model, history, False
+    payload = classifier_payload(images, labels, steps, seed, batch_size, lr, num_classes)
+
+    def compute() -> dict:
+        model, history = train_classifier(images, labels, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                                          progress=progress, num_classes=num_classes)
+        return {"state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+                "history": history.to_dict("list")}
+
+    stored, hit = store.cached("classifier", payload, compute, force=force, enabled=cache)
+    model = SmallCNN(num_classes)
+    model.load_state_dict(stored["state_dict"])
+    return model.eval(), pd.DataFrame(stored["history"]), hit
 
 
 @torch.no_grad()

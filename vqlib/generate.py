@@ -15,11 +15,7 @@ the pieces for that comparison, one small prior per tokenizer:
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import math
-import os
 import time
 from dataclasses import dataclass
 
@@ -29,12 +25,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from . import __version__, paths
-from .experiments import _atomic_save
+from . import cache as store
+from . import paths
 from .quantize import nearest_code
 
 __all__ = ["tokenize", "TokenPrior", "PriorSpec", "train_prior", "prior_loss", "sample", "cached_prior",
-           "prior_key"]
+           "prior_payload"]
 
 
 # -- tokens -------------------------------------------------------------------------------------------------
@@ -255,8 +251,9 @@ def train_prior(tokens: torch.Tensor, num_codes: int, spec: PriorSpec = PriorSpe
     Loss: next-token cross-entropy in nats/token (log(num_codes) for a uniform guess). History: one row
     every ``spec.eval_every`` steps and at the end, with ``step`` (optimizer steps done), ``train_loss``
     (mean training loss over the steps since the previous row), ``val_loss`` (on ``val_tokens``, when
-    given) and ``wall_time``. Deterministic for a seed: the weights are drawn after
-    ``torch.manual_seed(seed)`` and the batches from a seeded generator.
+    given) and ``wall_time``. Deterministic for a seed: the weights and the batches are drawn from ``seed``
+    (the weights in a fork of the global random state, which is left as it was). With ``spec.dropout > 0``
+    dropout draws from the global generator.
     """
     if not isinstance(spec, PriorSpec):
         raise TypeError(f"spec must be a PriorSpec, got {type(spec).__name__}")
@@ -268,9 +265,11 @@ def train_prior(tokens: torch.Tensor, num_codes: int, spec: PriorSpec = PriorSpe
                              f"got {tuple(val_tokens.shape[1:])}")
     flat = tokens.flatten(1)
     n, seq_len = flat.shape
-    torch.manual_seed(seed)
     batch_gen = torch.Generator().manual_seed(seed)
-    prior = TokenPrior(num_codes, seq_len, dim=spec.dim, depth=spec.depth, heads=spec.heads, dropout=spec.dropout)
+    with torch.random.fork_rng(devices=[]):  # seeded weights, global random state left as it was
+        torch.manual_seed(seed)
+        prior = TokenPrior(num_codes, seq_len, dim=spec.dim, depth=spec.depth, heads=spec.heads,
+                           dropout=spec.dropout)
     decay = [p for p in prior.parameters() if p.ndim >= 2]
     no_decay = [p for p in prior.parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": spec.weight_decay},
@@ -360,50 +359,36 @@ def sample(prior: TokenPrior, num_samples: int, grid: tuple[int, int] | None = N
 
 
 # -- cache --------------------------------------------------------------------------------------------------
-def _digest(t: torch.Tensor) -> str:
-    t = t.detach().cpu().contiguous().long()
-    return hashlib.sha256(str(tuple(t.shape)).encode() + t.numpy().tobytes()).hexdigest()[:16]
+def prior_payload(tokenizer: str, tokens: torch.Tensor, num_codes: int, spec: PriorSpec, seed: int = 0,
+                  val_tokens: torch.Tensor | None = None) -> dict:
+    """What a trained prior depends on: the tokenizer (its run key), the content of the training (and
+    validation) tokens, the spec with every field, the seed and the vocabulary size."""
+    return {"tokenizer": str(tokenizer), "tokens": store.digest(tokens.long()),
+            "val_tokens": None if val_tokens is None else store.digest(val_tokens.long()),
+            "spec": store.spec_payload(spec), "seed": int(seed), "num_codes": int(num_codes)}
 
 
-def prior_key(key_payload: dict, tokens: torch.Tensor, num_codes: int, spec: PriorSpec, seed: int = 0,
-              val_tokens: torch.Tensor | None = None) -> str:
-    """sha256 of (key_payload, spec, seed, num_codes, a digest of the training tokens (and validation
-    tokens), library version): a different tokenizer, token set or hyperparameter is a different entry."""
-    try:
-        payload = json.dumps({"key": key_payload, "spec": dataclasses.asdict(spec), "seed": seed,
-                              "num_codes": int(num_codes), "tokens": _digest(tokens),
-                              "val_tokens": None if val_tokens is None else _digest(val_tokens),
-                              "version": __version__}, sort_keys=True)
-    except TypeError as err:
-        raise TypeError(f"key_payload must be JSON-serializable (e.g. {{'run_key': ...}}): {err}") from err
-    return hashlib.sha256(payload.encode()).hexdigest()[:24]
-
-
-def cached_prior(key_payload: dict, tokens: torch.Tensor, num_codes: int, spec: PriorSpec = PriorSpec(),
+def cached_prior(tokenizer: str, tokens: torch.Tensor, num_codes: int, spec: PriorSpec = PriorSpec(),
                  seed: int = 0, progress: bool | None = None, val_tokens: torch.Tensor | None = None,
                  force: bool | None = None, cache: bool = True) -> tuple[TokenPrior, pd.DataFrame, bool]:
     """:func:`train_prior`, or its stored result: returns (prior in evaluation mode, history, cached).
 
-    ``key_payload`` names the tokenizer (pass its run key, e.g. ``{"run_key": run_key(spec, source)}``).
-    Entries live at ``paths.cache_dir()/prior-<key>.pt`` (key: :func:`prior_key`), written atomically;
-    ``force=True`` (or VQLIB_FORCE=1) retrains and overwrites.
+    ``tokenizer`` names the tokenizer whose tokens these are (its run key, ``RunResult.key``). Entries live in
+    :mod:`vqlib.cache` (kind "prior", payload :func:`prior_payload`); ``cache=False`` neither reads nor writes
+    it; ``force=True`` (or VQLIB_FORCE=1) retrains and overwrites.
     """
     if not isinstance(spec, PriorSpec):
         raise TypeError(f"spec must be a PriorSpec, got {type(spec).__name__}")
     tokens = _check_tokens(tokens, num_codes)
-    if force is None:
-        force = os.environ.get("VQLIB_FORCE", "0") == "1"
-    path = paths.cache_dir() / f"prior-{prior_key(key_payload, tokens, num_codes, spec, seed, val_tokens)}.pt"
-    if cache and not force and path.exists():
-        stored = torch.load(path, weights_only=False)
-        prior = TokenPrior(stored["num_codes"], stored["seq_len"], dim=spec.dim, depth=spec.depth,
-                           heads=spec.heads, dropout=spec.dropout)
-        prior.load_state_dict(stored["state_dict"])
-        return prior.eval(), pd.DataFrame(stored["history"]), True
-    prior, history = train_prior(tokens, num_codes, spec, seed=seed, progress=progress, val_tokens=val_tokens)
-    if cache:
-        _atomic_save({"state_dict": {k: v.detach().clone() for k, v in prior.state_dict().items()},
-                      "history": history.to_dict("list"), "num_codes": int(num_codes), "seq_len": prior.seq_len,
-                      "spec": dataclasses.asdict(spec), "seed": seed, "key_payload": key_payload,
-                      "version": __version__}, path)
-    return prior, history, False
+    payload = prior_payload(tokenizer, tokens, num_codes, spec, seed, val_tokens)
+
+    def compute() -> dict:
+        prior, history = train_prior(tokens, num_codes, spec, seed=seed, progress=progress, val_tokens=val_tokens)
+        return {"state_dict": {k: v.detach().clone() for k, v in prior.state_dict().items()},
+                "history": history.to_dict("list"), "seq_len": prior.seq_len}
+
+    stored, hit = store.cached("prior", payload, compute, force=force, enabled=cache)
+    prior = TokenPrior(num_codes, stored["seq_len"], dim=spec.dim, depth=spec.depth, heads=spec.heads,
+                       dropout=spec.dropout)
+    prior.load_state_dict(stored["state_dict"])
+    return prior.eval(), pd.DataFrame(stored["history"]), hit

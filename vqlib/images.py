@@ -21,18 +21,17 @@ import sys
 import tarfile
 import urllib.error
 import urllib.request
-import uuid
 import warnings
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from . import paths
+from .cache import atomic_write
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -44,7 +43,6 @@ __all__ = [
     "load_cifar10",
     "load_image_folder",
     "load_imagenet",
-    "random_crop",
     "read_cifar10_archive",
     "to_tensor",
     "to_uint8",
@@ -76,7 +74,8 @@ _CIFAR10_SPLITS = ("train", "test")
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".tif", ".tiff", ".webp"})
 _LOSSY_EXTENSIONS = frozenset({".jpg", ".jpeg", ".webp"})
 # Bump when the cached array layout or decoding changes, so old cache entries are ignored.
-_CACHE_VERSION = 1
+# 2: image folders are stored class-interleaved.
+_CACHE_VERSION = 2
 # Below this many files decoding takes well under a second and a progress bar is just noise.
 _PROGRESS_MIN_FILES = 2000
 
@@ -146,23 +145,16 @@ def verify_md5(path: str | os.PathLike, expected: str) -> None:
         )
 
 
-def _temp_name(path: pathlib.Path, suffix: str) -> pathlib.Path:
-    # Hidden, unique, and in the target's own folder so os.replace is an atomic rename. Not tempfile.mkstemp:
-    # its 0600 mode would make shared data and cache files unreadable to others; open(.., "x") honours umask.
-    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
-
-
 def _download(url: str, dest: pathlib.Path, md5: str) -> None:
     """Download ``url`` to ``dest``; ``dest`` only appears once the whole file has the right md5.
 
     Network errors propagate as ``urllib.error.URLError``/``OSError``; a bad checksum raises
     :class:`DataSourceError`.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_name(dest, ".part")
-    try:
+
+    def fetch(out) -> None:
         digest = hashlib.md5(usedforsecurity=False)
-        with open(tmp, "xb") as out, urllib.request.urlopen(url, timeout=60) as response:
+        with urllib.request.urlopen(url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             from tqdm import tqdm
 
@@ -176,9 +168,8 @@ def _download(url: str, dest: pathlib.Path, md5: str) -> None:
                 f"Downloaded {url} but its md5 is {digest.hexdigest()}, expected {md5} (truncated or altered "
                 f"transfer); nothing was saved. Fix: retry, or {_CIFAR10_FIX}."
             )
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    atomic_write(dest, fetch)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -196,18 +187,6 @@ def _cache_paths(cache_dir: pathlib.Path, key: str) -> tuple[pathlib.Path, pathl
         cache_dir / f"{key}.labels.npy",
         cache_dir / f"{key}.json",  # commit marker, written last
     )
-
-
-def _atomic_write(path: pathlib.Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    """Write via a temp file in the same folder and os.replace it, so readers never see a partial file."""
-    tmp = _temp_name(path, ".tmp")
-    try:
-        with open(tmp, "xb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        # After a successful replace the temp name is gone; after any failure (including Ctrl-C) remove it.
-        tmp.unlink(missing_ok=True)
 
 
 def _cache_load(cache_dir: pathlib.Path | None, key: str) -> tuple[np.ndarray, np.ndarray, dict] | None:
@@ -240,10 +219,10 @@ def _cache_save(
         cache_dir.mkdir(parents=True, exist_ok=True)
         # Drop any old commit marker first: while the arrays are being replaced the entry must not be trusted.
         meta_path.unlink(missing_ok=True)
-        _atomic_write(images_path, lambda f: np.save(f, images, allow_pickle=False))
-        _atomic_write(labels_path, lambda f: np.save(f, labels, allow_pickle=False))
+        atomic_write(images_path, lambda f: np.save(f, images, allow_pickle=False))
+        atomic_write(labels_path, lambda f: np.save(f, labels, allow_pickle=False))
         record = {**meta, "images_shape": list(images.shape)}
-        _atomic_write(meta_path, lambda f: f.write(json.dumps(record, indent=1).encode()))
+        atomic_write(meta_path, lambda f: f.write(json.dumps(record, indent=1).encode()))
     except OSError as exc:
         # A read-only or full disk must not stop the experiment: the data are decoded, only slower next time.
         warnings.warn(
@@ -369,20 +348,28 @@ def _read_cifar10_batch_dir(path: pathlib.Path, split: str) -> tuple[np.ndarray,
 # ImageFolder
 
 
-def _list_image_folder(base: pathlib.Path) -> tuple[tuple[str, ...], list[list[pathlib.Path]]]:
-    classes = tuple(sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")))
+def _list_image_folder(base: pathlib.Path) -> tuple[tuple[str, ...], list[list[str]]]:
+    """Sorted class folders and, per class, the sorted image file names (names, not paths).
+
+    os.scandir and string sorts: a cached load still lists every file (the cache key counts them), and
+    Path objects' comparisons and stat calls made that take seconds for CIFAR-10's 60,000 files."""
+    with os.scandir(base) as entries:
+        classes = tuple(sorted(e.name for e in entries if e.is_dir() and not e.name.startswith(".")))
     if not classes:
         raise DataSourceError(
             f"No class folders in {base}: expected an ImageFolder layout <root>/<class>/<image files>."
         )
-    files = [
-        sorted(
-            p
-            for p in (base / c).iterdir()
-            if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()
-        )
-        for c in classes
-    ]
+    files = []
+    for c in classes:
+        with os.scandir(base / c) as entries:
+            names = sorted(
+                e.name
+                for e in entries
+                if not e.name.startswith(".")
+                and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS
+                and e.is_file()
+            )
+        files.append(names)
     return classes, files
 
 
@@ -418,11 +405,13 @@ def load_image_folder(
 ) -> ImageSet:
     """Read ``<root>/<split>/<class>/*`` (or ``<root>/<class>/*`` when ``split`` is None).
 
-    Classes are the sorted folder names and files are read in sorted order, so the result is
-    deterministic. With ``resolution`` each image's shorter side is resized to it (bicubic) and the centre
-    ``resolution x resolution`` square is kept; without it all images must already share one size.
-    ``limit_per_class`` keeps the first files of each class. Decoded arrays are cached in ``cache_dir`` when
-    one is given.
+    Classes are the sorted folder names and files are read in sorted order within a class, then
+    *interleaved*: the 1st image of every class, then the 2nd, and so on. The result is deterministic and
+    every prefix (``images[:n]``, what ``train_images``/``eval_images`` take) spans all classes, where a
+    folder-by-folder order would keep only the first few classes. With ``resolution`` each image's shorter
+    side is resized to it (bicubic) and the centre ``resolution x resolution`` square is kept; without it
+    all images must already share one size. ``limit_per_class`` keeps the first files of each class.
+    Decoded arrays are cached in ``cache_dir`` when one is given.
     """
     root = pathlib.Path(root).expanduser()
     if resolution is not None and (not isinstance(resolution, int) or resolution <= 0):
@@ -446,7 +435,7 @@ def load_image_folder(
         raise DataSourceError(
             f"No image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in the class folders of {base}."
         )
-    lossy = any(p.suffix.lower() in _LOSSY_EXTENSIONS for f in files for p in f)
+    lossy = any(os.path.splitext(name)[1].lower() in _LOSSY_EXTENSIONS for f in files for name in f)
     source = f"ImageFolder at {base} ({n} images, {len(classes)} classes)"
 
     cache_dir = pathlib.Path(cache_dir).expanduser() if cache_dir is not None else None
@@ -471,7 +460,9 @@ def load_image_folder(
             return _with_lossy(ImageSet(hit[0], hit[1], classes, source), lossy)
 
     labels = np.concatenate([np.full(len(f), i, dtype=np.int64) for i, f in enumerate(files)])
-    paths = [p for f in files for p in f]
+    paths = [base / c / name for c, f in zip(classes, files, strict=True) for name in f]
+    order = _interleave_classes(labels)
+    labels, paths = labels[order], [paths[i] for i in order]
     from tqdm import tqdm
 
     images = None
@@ -526,8 +517,9 @@ def _take(image_set: ImageSet, limit: int | None) -> ImageSet:
 def _interleave_classes(labels: np.ndarray) -> np.ndarray:
     """Order that takes the 1st image of every class, then the 2nd, ... (stable within a class).
 
-    An ImageFolder copy lists all of one class before the next, so without this ``limit=1000`` would return
-    only airplanes; the official batches are already shuffled.
+    An ImageFolder lists all of one class before the next, so without this the first 1,000 CIFAR-10 images
+    would all be airplanes and 500 images of ImageNet-100 would hold 10 classes; the official CIFAR-10
+    batches are already shuffled.
     """
     rank = np.empty(len(labels), dtype=np.int64)
     for c in np.unique(labels):
@@ -550,13 +542,12 @@ def _cifar10_from_image_folder(
             f"Images in {root / split} are {folder.images.shape[2]}x{folder.images.shape[1]}, "
             f"CIFAR-10 images are 32x32. Fix: {_CIFAR10_FIX}."
         )
-    order = _interleave_classes(folder.labels)
     note = folder.source.split(";", 1)[1] if ";" in folder.source else ""
     return ImageSet(
-        np.ascontiguousarray(folder.images[order]),
-        folder.labels[order],
+        folder.images,
+        folder.labels,
         CIFAR10_CLASSES,
-        f"CIFAR-10 local ImageFolder copy at {root} ({origin}), split {split!r}, {len(order)} images, "
+        f"CIFAR-10 local ImageFolder copy at {root} ({origin}), split {split!r}, {len(folder)} images, "
         f"classes interleaved;{note}",
     )
 
@@ -750,37 +741,3 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     y = x.detach().float().clamp(-1.0, 1.0).add(1.0).mul(127.5).round().to(torch.uint8)
     y = y.permute(1, 2, 0) if y.ndim == 3 else y.permute(0, 2, 3, 1)
     return np.ascontiguousarray(y.cpu().numpy())
-
-
-def random_crop(
-    images: torch.Tensor | np.ndarray,
-    size: int | tuple[int, int],
-    generator: torch.Generator | None = None,
-    padding: int = 0,
-    padding_mode: str = "constant",
-) -> torch.Tensor:
-    """Crop a random ``size`` window from each image of an NCHW batch; every image gets its own offset.
-
-    Offsets are drawn from ``generator`` so a seeded generator gives the same crops. ``padding`` pads all
-    four sides first (``padding_mode`` as in ``torch.nn.functional.pad``; "constant" pads with 0, which is
-    mid-grey for [-1, 1] images), the usual CIFAR recipe being ``size=32, padding=4``.
-    """
-    x = torch.as_tensor(images)
-    if x.ndim != 4:
-        raise ValueError(f"random_crop expects an NCHW batch, got shape {tuple(x.shape)}")
-    if padding:
-        if padding_mode != "constant" and not x.is_floating_point():
-            x = x.float()  # reflect/replicate padding is only implemented for floating tensors
-        x = F.pad(x, (padding,) * 4, mode=padding_mode)
-    h, w = (size, size) if isinstance(size, int) else size
-    n, _, height, width = x.shape
-    if h > height or w > width:
-        raise ValueError(f"crop size {(h, w)} is larger than the (padded) image size {(height, width)}")
-    device = generator.device if generator is not None else torch.device("cpu")
-    top = torch.randint(0, height - h + 1, (n,), generator=generator, device=device).to(x.device)
-    left = torch.randint(0, width - w + 1, (n,), generator=generator, device=device).to(x.device)
-    rows = (top[:, None] + torch.arange(h, device=x.device))[:, :, None]  # (N, h, 1)
-    cols = (left[:, None] + torch.arange(w, device=x.device))[:, None, :]  # (N, 1, w)
-    batch = torch.arange(n, device=x.device)[:, None, None]
-    # Advanced indices separated by a slice move to the front: result is (N, h, w, C).
-    return x[batch, :, rows, cols].permute(0, 3, 1, 2).contiguous()

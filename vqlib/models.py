@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .quantize import VectorQuantizer
+from .quantize import QuantizerLike, VectorQuantizer
 
 __all__ = ["AutoencoderOutput", "VQAutoencoder", "MLPAutoencoder", "ConvVQVAE", "mlp"]
 
@@ -39,7 +39,7 @@ class VQAutoencoder(nn.Module):
 
     encoder: nn.Module
     decoder: nn.Module
-    quantizer: VectorQuantizer
+    quantizer: QuantizerLike  # vqlib's VectorQuantizer, or vector-quantize-pytorch's behind vqlib.peer
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
@@ -87,7 +87,7 @@ class MLPAutoencoder(VQAutoencoder):
                 raise ValueError(f"{name} must be >= 1, got {value}")
         self.encoder = mlp(input_dim, latent_dim, width, depth)
         self.decoder = mlp(latent_dim, input_dim, decoder_width, decoder_depth)
-        # ``quantizer``: another layer with VectorQuantizer's interface (e.g. vqlib.peer.PeerQuantizer)
+        # ``quantizer``: any QuantizerLike layer (e.g. vqlib.peer.PeerQuantizer); default vqlib's own
         self.quantizer = quantizer or VectorQuantizer(num_codes, latent_dim, **quantizer_options)
 
     @torch.no_grad()

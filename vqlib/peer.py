@@ -18,7 +18,10 @@ __all__ = ["PeerQuantizer"]
 class PeerQuantizer(nn.Module):
     """``vector_quantize_pytorch.VectorQuantize`` with EMA updates (decay), commitment weight ``beta``,
     k-means initialization on its first training batch (``kmeans_init``) and dead-code expiry below
-    ``dead_code_threshold`` (its ``threshold_ema_dead_code``)."""
+    ``dead_code_threshold`` (its ``threshold_ema_dead_code``). Satisfies :class:`vqlib.quantize.QuantizerLike`.
+
+    Its k-means and its dead-code expiry draw from torch's global random generator (the package offers no
+    other); :func:`vqlib.train.train` seeds that inside a fork, so runs stay deterministic."""
 
     def __init__(self, num_codes: int, dim: int, *, beta: float = 0.25, decay: float = 0.99,
                  dead_code_threshold: float = 0.0, kmeans_init: bool = True, kmeans_iters: int = 10,
@@ -37,6 +40,8 @@ class PeerQuantizer(nn.Module):
         self.num_codes = int(num_codes)
         self.dim = self.code_dim = int(dim)
         self.active = bool(active)
+        self.chunk_size = 8192
+        self.project_out = nn.Identity()  # no projection: the codes live in the vectors' space
 
     def embed(self, z: torch.Tensor) -> torch.Tensor:
         return z.float()

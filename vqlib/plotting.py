@@ -1,27 +1,28 @@
-"""One house style and deterministic figure files. The only module of vqlib that imports matplotlib."""
+"""One house style and deterministic figure files. The only module of vqlib that imports matplotlib.
+
+Importing it leaves matplotlib's backend alone: notebooks keep their inline backend, and on a machine
+without a display matplotlib picks its non-interactive Agg backend by itself. A script that must not open
+windows on a desktop can call :func:`use_headless_backend` first. Arm colours come from
+:mod:`vqlib.studies` (``colors=`` below), so that an arm looks the same in every figure.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
+import matplotlib.pyplot as plt
 
-if "MPLBACKEND" not in os.environ and not os.environ.get("JPY_PARENT_PID"):
+from . import paths
+from .cache import atomic_write
+
+__all__ = ["set_style", "use_headless_backend", "save_figure", "show", "plot_curves", "curve_grid", "plot_sweep",
+           "image_grid", "plt"]
+
+
+def use_headless_backend() -> None:
+    """Draw off-screen (matplotlib's Agg backend), for scripts run on a desktop; notebooks do not need it."""
     matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from . import paths  # noqa: E402
-
-__all__ = ["set_style", "save_figure", "plot_curves", "plot_sweep", "image_grid", "ARM_COLORS", "plt"]
-
-#: one colour per arm, used by every notebook so that an arm looks the same everywhere
-ARM_COLORS = {
-    "early k-means (baseline)": "#d62728",
-    "early normal": "#ff7f0e",
-    "early uniform": "#8c564b",
-    "deferred": "#1f77b4",
-}
 
 
 def set_style() -> None:
@@ -42,34 +43,58 @@ def set_style() -> None:
     })
 
 
-def _color(label: str, i: int):
-    return ARM_COLORS.get(label, f"C{i % 10}")
+def _color(colors: dict | None, label, i: int):
+    return (colors or {}).get(label, f"C{i % 10}")
 
 
-def plot_curves(ax, groups: dict, metric: str, x: str = "step", ylabel: str | None = None) -> None:
+def plot_curves(ax, groups: dict, metric: str, x: str = "step", ylabel: str | None = None,
+                colors: dict | None = None) -> None:
     """One line per group: the mean over seeds of ``metric`` against ``x``, with a band from the minimum
     to the maximum over seeds. ``groups`` maps a label to a list of history DataFrames (one per seed);
-    NaN entries (e.g. code metrics during a continuous phase) leave gaps."""
+    NaN entries (e.g. code metrics during a continuous phase) leave gaps. ``colors`` maps labels to
+    colours (others take the colour cycle)."""
     import pandas as pd
 
     for i, (label, frames) in enumerate(groups.items()):
         table = pd.concat([f[[x, metric]].assign(_seed=j) for j, f in enumerate(frames)])
         stats = table.groupby(x)[metric].agg(["mean", "min", "max"])
         n = len(frames)
-        ax.plot(stats.index, stats["mean"], color=_color(label, i), label=f"{label} (n={n})" if n > 1 else label)
+        color = _color(colors, label, i)
+        ax.plot(stats.index, stats["mean"], color=color, label=f"{label} (n={n})" if n > 1 else label)
         if n > 1:
-            ax.fill_between(stats.index, stats["min"], stats["max"], color=_color(label, i), alpha=0.2, lw=0)
+            ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.2, lw=0)
     ax.set_xlabel(x)
     ax.set_ylabel(ylabel or metric.replace("_", " "))
 
 
+def curve_grid(rows: dict, panels: list[tuple[str, str]], colors: dict | None = None, log_y: tuple = (),
+               unit_line: tuple = (), panel_size: tuple[float, float] = (4.0, 3.2), legend_size=None):
+    """A grid of :func:`plot_curves` panels: one row per entry of ``rows`` (row name -> groups of histories;
+    a single row may be named ""), one column per (metric, label) of ``panels``. Metrics in ``log_y`` get a
+    log axis, those in ``unit_line`` a dotted line at 1 (ratios). The first panel carries the legend
+    (font size ``legend_size``, default the style's).
+    Returns (fig, axes) with axes [rows, columns]."""
+    fig, axes = plt.subplots(len(rows), len(panels), figsize=(panel_size[0] * len(panels), panel_size[1] * len(rows)),
+                             squeeze=False)
+    for row, (name, groups) in enumerate(rows.items()):
+        for ax, (metric, label) in zip(axes[row], panels):
+            plot_curves(ax, groups, metric, ylabel=f"{name}: {label}" if name else label, colors=colors)
+            if metric in log_y:
+                ax.set_yscale("log")
+            if metric in unit_line:
+                ax.axhline(1.0, ls=":", color="0.5", lw=1)
+    axes[0, 0].legend(fontsize=legend_size)
+    return fig, axes
+
+
 def plot_sweep(ax, table, x: str, metric: str, group: str | None = None, logx: bool = False,
-               ylabel: str | None = None) -> None:
-    """Mean of ``metric`` against ``x`` over seeds (error bars: min to max), one line per ``group`` value."""
+               ylabel: str | None = None, colors: dict | None = None) -> None:
+    """Mean of ``metric`` against ``x`` over seeds (error bars: min to max), one line per ``group`` value;
+    ``colors`` maps group values to colours (others take the colour cycle)."""
     groups = [(None, table)] if group is None else list(table.groupby(group, sort=False))
     for i, (label, sub) in enumerate(groups):
         stats = sub.groupby(x)[metric].agg(["mean", "min", "max"]).sort_index()
-        color = _color(str(label), i) if label is not None else "C0"
+        color = _color(colors, label, i) if label is not None else "C0"
         # clip: the mean of equal values can exceed their max by a rounding error
         low, high = (stats["mean"] - stats["min"]).clip(lower=0), (stats["max"] - stats["mean"]).clip(lower=0)
         ax.errorbar(stats.index, stats["mean"], yerr=[low, high],
@@ -115,16 +140,22 @@ def save_figure(fig, name: str, provenance: str, scale: str = "default") -> Path
     fig.text(0.005, 0.003, f"{provenance} | scale: {scale}", fontsize=6, color="0.4", ha="left", va="bottom")
     png = out / f"{name}.png"
     pdf = out / f"{name}.pdf"
-    _atomic(lambda p: fig.savefig(p, format="png", metadata={"Software": None}), png)
-    _atomic(lambda p: fig.savefig(p, format="pdf", metadata={"CreationDate": None, "ModDate": None,
-                                                            "Producer": None, "Creator": None}), pdf)
+    atomic_write(png, lambda f: fig.savefig(f, format="png", metadata={"Software": None}))
+    atomic_write(pdf, lambda f: fig.savefig(f, format="pdf", metadata={"CreationDate": None, "ModDate": None,
+                                                                      "Producer": None, "Creator": None}))
     return png
 
 
-def _atomic(write, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+def show(png: Path) -> None:
+    """Show a figure written by :func:`save_figure` in the notebook - the file itself, provenance line
+    included, exactly as ``figures/`` holds it - and close every open figure, so the notebook does not draw
+    it a third time. Outside IPython it only closes the figures."""
+    plt.close("all")
     try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        from IPython import get_ipython
+        from IPython.display import Image, display
+    except ImportError:  # pragma: no cover - IPython comes with the notebook stack
+        return
+    if get_ipython() is not None:
+        display(Image(filename=str(png)))
+

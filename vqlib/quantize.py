@@ -9,7 +9,8 @@ One layer, opt-in switches:
 - ``ema=True``: the codebook follows exponential moving averages of the embeddings assigned to each
   code (van den Oord et al. 2017), the paper's baseline, instead of a codebook loss;
 - ``dead_code_threshold > 0``: codes whose moving-average usage falls below the threshold are replaced by
-  embeddings from the current batch (after the EMA update, so the replacement survives it);
+  embeddings from the current batch (after the EMA update, so the replacement survives it), drawn with a
+  generator the layer owns (``seed``, :meth:`VectorQuantizer.manual_seed`), never the global one;
 - ``cosine=True``: embeddings and codes are l2-normalized before the lookup;
 - ``code_dim < dim``: a low-dimensional lookup (project in, quantize, project out);
 - ``active=False``: a pass-through for the continuous phase of deferred quantization.
@@ -20,12 +21,13 @@ All VQ arithmetic runs in float32 whatever the input dtype (codes are lost in bf
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["VectorQuantizer", "VQOutput", "nearest_code"]
+__all__ = ["VectorQuantizer", "VQOutput", "QuantizerLike", "nearest_code"]
 
 
 def nearest_code(z: torch.Tensor, codebook: torch.Tensor, chunk_size: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,6 +74,40 @@ class VQOutput:
     codebook_loss: torch.Tensor
 
 
+@runtime_checkable
+class QuantizerLike(Protocol):
+    """What the models, the trainer, the metrics and tokenization need from a quantizer.
+
+    :class:`VectorQuantizer` satisfies it, and so does :class:`vqlib.peer.PeerQuantizer`
+    (vector-quantize-pytorch's layer), so either can sit in a :class:`vqlib.models.VQAutoencoder`.
+    """
+
+    num_codes: int
+    dim: int  # size of the vectors it takes
+    code_dim: int  # size of the codes (the lookup space)
+    active: bool  # False: a pass-through (the continuous phase)
+    chunk_size: int  # rows per nearest-code chunk
+    codebook: torch.Tensor  # [num_codes, code_dim]
+
+    def __call__(self, z: torch.Tensor) -> VQOutput: ...
+
+    def embed(self, z: torch.Tensor) -> torch.Tensor:
+        """Vectors [N, dim] -> the lookup space [N, code_dim]."""
+        ...
+
+    def codes(self) -> torch.Tensor:
+        """The codebook as used for the lookup, detached, [num_codes, code_dim]."""
+        ...
+
+    def project_out(self, rows: torch.Tensor) -> torch.Tensor:
+        """Codes [N, code_dim] -> vectors [N, dim] for the decoder."""
+        ...
+
+    def initialize(self, codebook: torch.Tensor) -> None:
+        """Set the codebook (at the quantization switch)."""
+        ...
+
+
 class VectorQuantizer(nn.Module):
     """Vector quantizer over vectors of size ``dim`` with a codebook of ``num_codes`` codes.
 
@@ -94,6 +130,7 @@ class VectorQuantizer(nn.Module):
         code_dim: int | None = None,
         chunk_size: int = 8192,
         active: bool = True,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         if int(num_codes) != num_codes or num_codes < 1:
@@ -133,6 +170,13 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("cluster_size", torch.ones(self.num_codes))
         self.register_buffer("embed_sum", self.codebook.detach().clone())
         self.register_buffer("replaced_codes", torch.zeros((), dtype=torch.long))
+        self.seed = int(seed)
+        self._generator: torch.Generator | None = None  # made on first use, on the inputs' device
+
+    def manual_seed(self, seed: int) -> None:
+        """Restart the generator that picks dead-code replacements from ``seed``."""
+        self.seed = int(seed)
+        self._generator = None
 
     # -- the lookup space ---------------------------------------------------------------------------------
     def embed(self, z: torch.Tensor) -> torch.Tensor:
@@ -180,8 +224,10 @@ class VectorQuantizer(nn.Module):
         dead = torch.nonzero(self.cluster_size < self.dead_code_threshold).flatten()
         if dead.numel() == 0:
             return
+        if self._generator is None or self._generator.device != z.device:
+            self._generator = torch.Generator(device=z.device).manual_seed(self.seed)
         # Random embeddings of this batch; with fewer vectors than dead codes, reuse them.
-        pick = torch.randint(0, z.shape[0], (dead.numel(),), device=z.device)
+        pick = torch.randint(0, z.shape[0], (dead.numel(),), device=z.device, generator=self._generator)
         self.codebook.data[dead] = z[pick]
         # Restart the revived codes' statistics at the threshold so that the next EMA update keeps them
         # where they were put instead of overwriting them from stale sums.

@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from . import metrics, paths
+from .crops import center_crop
 from .data import Prepared
 from .init import INITIALIZERS, make_codebook
 from .models import VQAutoencoder, reconstruction_loss
@@ -60,16 +61,6 @@ class TrainSpec:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
 
 
-def _batch(data: torch.Tensor, idx: torch.Tensor, crop: int | None, gen: torch.Generator) -> torch.Tensor:
-    x = data[idx]
-    if crop is not None:
-        # One random crop offset per batch keeps this a cheap slice; batches differ, so crops vary.
-        top = int(torch.randint(0, x.shape[-2] - crop + 1, (1,), generator=gen))
-        left = int(torch.randint(0, x.shape[-1] - crop + 1, (1,), generator=gen))
-        x = x[..., top:top + crop, left:left + crop]
-    return x
-
-
 @torch.no_grad()
 def encode_all(model: VQAutoencoder, x: torch.Tensor, batch_size: int = 1024):
     """Run the model over ``x`` in evaluation mode: embeddings [M, d] (encoder outputs, lookup space not
@@ -103,7 +94,7 @@ def evaluate(model: VQAutoencoder, data: Prepared, batch_size: int = 1024) -> di
     out.update(embedding_stats)
     vq = model.quantizer
     if vq.active:
-        labels = data.eval_labels if data.eval_labels is not None and rows.shape[0] == data.eval.shape[0] else None
+        labels = data.eval_labels if data.means is not None else None  # mixture components: coverage
         lookup = vq.embed(rows.to(vq.codebook.device)).cpu()
         # Without a projection or normalization the lookup space is the embedding space: reuse its statistics.
         same_space = torch.equal(lookup, rows)
@@ -118,18 +109,27 @@ def train(model: VQAutoencoder, data: Prepared, spec: TrainSpec, seed: int = 0, 
           description: str = "train") -> pd.DataFrame:
     """Train ``model`` on ``data`` following ``spec``; returns the history table (one row per evaluation).
 
-    Deterministic for a given seed: batches, the codebook initializer and dead-code replacement draw from
-    seeded generators. The model should be built after ``torch.manual_seed(seed)`` for its weights.
+    Deterministic for a given seed: batches, crops, the codebook initializer and dead-code replacement draw
+    from generators seeded here. The global random state is left as it was (a layer that draws from it, such
+    as vector-quantize-pytorch's, sees it seeded inside a fork). Build the model with
+    :func:`vqlib.experiments.initial_model` for seeded weights.
     """
-    torch.manual_seed(seed)
+    device = next(model.parameters()).device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        return _train(model, data, spec, seed, progress, description, device)
+
+
+def _train(model, data, spec, seed, progress, description, device) -> pd.DataFrame:
     batch_gen = torch.Generator().manual_seed(seed)
     init_gen = torch.Generator().manual_seed(seed + 1)
     vq = model.quantizer
+    if hasattr(vq, "manual_seed"):
+        vq.manual_seed(seed + 2)  # dead-code replacements
     vq.active = False  # switched on inside the loop at quantize_from, after the codebook is initialized
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=spec.lr)
     history: list[dict[str, float]] = []
     n = data.train.shape[0]
-    device = next(model.parameters()).device
     train_data = data.train.to(device)  # once, not per batch (a no-op on the CPU)
     start_time = time.perf_counter()
 
@@ -151,7 +151,7 @@ def train(model: VQAutoencoder, data: Prepared, spec: TrainSpec, seed: int = 0, 
         if step == 0 or (step % spec.eval_every == 0 and step != spec.quantize_from):
             record(step, running)
         idx = torch.randint(0, n, (min(spec.batch_size, n),), generator=batch_gen)
-        x = _batch(train_data, idx.to(device), data.crop, batch_gen)
+        x = data.crop_for_training(train_data[idx.to(device)], batch_gen)
         out = model(x)
         loss = reconstruction_loss(out.reconstruction, x) + out.vq_loss
         optimizer.zero_grad(set_to_none=True)
@@ -174,14 +174,14 @@ def _switch_on(model: VQAutoencoder, data: Prepared, spec: TrainSpec, gen: torch
         return
     embeddings = None
     if INITIALIZERS[spec.codebook_init]:
-        # Enough inputs for init_samples token rows (an image yields one row per latent position).
-        device = vq.codebook.device
-        rows_per_input = model.vectors(model.encode(data.train[:1].to(device))).shape[0]
-        n_inputs = -(-spec.init_samples // rows_per_input)
         pick = torch.randperm(data.train.shape[0], generator=gen)
-        sample = data.train[pick[:n_inputs]]
-        if data.crop is not None:
-            sample = _batch(sample, torch.arange(sample.shape[0]), data.crop, gen)
+        # Enough inputs for init_samples token rows. An image gives one row per latent position of the
+        # *cropped* input the model trains on, so count rows on a cropped one.
+        device = vq.codebook.device
+        first = data.train[:1] if data.crop is None else center_crop(data.train[:1], data.crop)
+        rows_per_input = model.vectors(model.encode(first.to(device))).shape[0]
+        n_inputs = -(-spec.init_samples // rows_per_input)
+        sample = data.crop_for_training(data.train[pick[:n_inputs]], gen)
         rows, _, _, _ = encode_all(model, sample, spec.eval_batch_size)
         # One image gives many token rows: keep a random init_samples of them.
         rows = rows[torch.randperm(rows.shape[0], generator=gen)[: spec.init_samples]]

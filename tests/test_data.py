@@ -1,0 +1,77 @@
+"""Data specs as tensors: class-balanced subsets, content identities, where data is read from."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vqlib.data import ImageSpec, MixtureSpec, forget_prepared, load, prepare
+from vqlib.images import DataSourceError, load_image_folder
+
+
+def _folder(root, classes=("a", "b", "c", "d"), per_class=5, size=12, seed=0):
+    rng = np.random.default_rng(seed)
+    for label, name in enumerate(classes):
+        (root / "val" / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            pixels[0, 0] = (label, i, 0)  # a fingerprint of class and position
+            Image.fromarray(pixels).save(root / "val" / name / f"{i:02d}.png")
+    return root
+
+
+def test_image_folder_subsets_span_every_class(tmp_path):
+    root = _folder(tmp_path / "folder")
+    ds = load_image_folder(root, "val")
+    assert ds.labels.tolist() == [0, 1, 2, 3] * 5  # the 1st of every class, then the 2nd, ...
+    assert ds.images[:, 0, 0, :2].tolist() == [[c, i] for i in range(5) for c in range(4)]
+    data = load(ImageSpec("imagenet", resolution=12, train_images=None, eval_images=4, root=str(root)))
+    assert sorted(data.eval_labels.tolist()) == [0, 1, 2, 3]  # four images, four classes (not four of "a")
+
+
+def test_image_spec_crops_training_batches_and_centres_evaluation(tmp_path):
+    root = _folder(tmp_path / "folder", size=10)
+    data = load(ImageSpec("imagenet", resolution=8, eval_images=4, crop_margin=2, root=str(root)))
+    assert data.train.shape == (20, 3, 10, 10) and data.eval.shape == (4, 3, 8, 8)
+    assert torch.equal(data.eval, data.train[:4, :, 1:9, 1:9])  # only a val split: train on it, evaluate centred
+    batch = data.crop_for_training(data.train[:6], torch.Generator().manual_seed(0))
+    assert batch.shape == (6, 3, 8, 8)
+
+
+def test_identity_is_the_content_not_the_location(tmp_path):
+    one = load(ImageSpec("imagenet", resolution=12, root=str(_folder(tmp_path / "one"))))
+    two = load(ImageSpec("imagenet", resolution=12, root=str(_folder(tmp_path / "two"))))
+    other = load(ImageSpec("imagenet", resolution=12, root=str(_folder(tmp_path / "three", seed=1))))
+    assert one.identity == two.identity != other.identity
+    fewer = load(ImageSpec("imagenet", resolution=12, eval_images=8, root=str(_folder(tmp_path / "one"))))
+    assert fewer.identity != one.identity
+    mix = load(MixtureSpec(num_components=2, points_per_component=5))
+    assert mix.identity == load(MixtureSpec(num_components=2, points_per_component=5)).identity
+    assert mix.identity != load(MixtureSpec(num_components=2, points_per_component=5, seed=1)).identity
+
+
+def test_prepare_follows_the_data_location_and_never_serves_stale_data(tmp_path, monkeypatch):
+    forget_prepared()
+    spec = ImageSpec("imagenet", resolution=12)
+    monkeypatch.setenv("VQLIB_IMAGENET", str(_folder(tmp_path / "one")))
+    first = prepare(spec)
+    assert prepare(spec) is first  # loaded once per process
+    monkeypatch.setenv("VQLIB_IMAGENET", str(_folder(tmp_path / "two", seed=3)))
+    assert prepare(spec).identity != first.identity  # the variable moved: new data, not the cached copy
+    explicit = prepare(ImageSpec("imagenet", resolution=12, root=str(tmp_path / "one")))
+    assert explicit.identity == first.identity
+    monkeypatch.delenv("VQLIB_IMAGENET")
+    with pytest.raises(DataSourceError, match="VQLIB_IMAGENET"):
+        prepare(spec)
+    forget_prepared()
+
+
+def test_bad_image_specs_name_the_parameter():
+    with pytest.raises(ValueError, match="resolution"):
+        ImageSpec(resolution=4)
+    with pytest.raises(ValueError, match="crop_margin"):
+        ImageSpec(crop_margin=-1)
+    with pytest.raises(ValueError, match="train_images"):
+        ImageSpec(train_images=1.5)
+    with pytest.raises(ValueError, match="CIFAR-10 is 32x32"):
+        load(ImageSpec("cifar10", resolution=64, root="/nonexistent"))

@@ -1,0 +1,157 @@
+"""The study layer: the arm registry, the one claims rule, cases and runs, and the specs notebooks share."""
+
+import dataclasses
+import math
+
+import pandas as pd
+import pytest
+
+from vqlib.data import MixtureSpec
+from vqlib.experiments import ModelSpec, RunSpec
+from vqlib.studies import (
+    ARMS,
+    Case,
+    Claim,
+    arm,
+    arm_case,
+    claims_table,
+    colors,
+    fixes,
+    generation,
+    mixture,
+    real_images,
+    run_cases,
+    settings,
+)
+from vqlib.studies.claims import direction
+from vqlib.train import TrainSpec
+
+BASE = RunSpec(MixtureSpec(num_components=3, points_per_component=40, dim=2),
+               ModelSpec(num_codes=6, latent_dim=8, depth=1, width=16),
+               TrainSpec(steps=30, batch_size=32, eval_every=10))
+
+
+# -- arms --------------------------------------------------------------------------------------------------
+def test_every_arm_has_a_unique_id_label_and_colour_and_keeps_the_budget():
+    labels = [a.label for a in ARMS.values()]
+    assert len(set(labels)) == len(labels)
+    assert all(a.id == key and a.family in ("early", "deferred", "reference") for key, a in ARMS.items())
+    assert colors()["deferred"] == colors()["deferred"] == ARMS["deferred"].color
+    for a in ARMS.values():
+        spec = a(BASE)
+        assert (spec.data, spec.seed, spec.train.steps, spec.train.batch_size) == (BASE.data, BASE.seed, 30, 32)
+        assert (spec.model.num_codes, spec.model.latent_dim) == (6, 8)
+        early = a.family != "deferred"
+        assert (spec.train.quantize_from == 0) == early, a.id
+
+
+def test_the_protocol_arms_are_what_the_digest_says():
+    early = arm("early_kmeans")(BASE)
+    assert (early.train.quantize_from, early.train.codebook_init, early.model.ema) == (0, "kmeans", True)
+    deferred = arm("deferred")(BASE)
+    assert (deferred.train.quantize_from, deferred.train.codebook_init, deferred.model.ema) == (10, "kmeans", True)
+    normal, uniform = arm("early_normal")(BASE), arm("early_uniform")(BASE)
+    assert (normal.train.codebook_init, normal.model.ema) == ("normal", False)
+    assert (uniform.train.codebook_init, uniform.model.ema) == ("uniform", False)
+    assert arm("deferred_10")(BASE).train.quantize_from == 3
+    assert arm("deferred_normal_init")(BASE).train.codebook_init == "normal"
+    assert arm("early_dead_code")(BASE).model.dead_code_threshold == 1.0
+    assert arm("early_lowdim")(BASE).model.code_dim == 2
+    peer = arm("vqtorch")(BASE)
+    assert (peer.model.quantizer, peer.train.codebook_init) == ("vector-quantize-pytorch", "own")
+    with pytest.raises(ValueError, match=r"unknown arm 'late'.*early_kmeans"):
+        arm("late")
+    with pytest.raises(TypeError, match="RunSpec"):
+        arm("deferred")({"steps": 3})
+
+
+# -- claims ------------------------------------------------------------------------------------------------
+def test_direction_uses_a_relative_tolerance():
+    assert direction(1.06, 1.0) == "higher" and direction(1.04, 1.0) == "equal"
+    assert direction(0.5, 1.0) == "lower" and direction(0.0, 0.0) == "equal"
+    assert direction(-1.0, -2.0) == "higher"
+    assert direction(math.nan, 1.0) == "undefined"
+
+
+def test_claims_table_verdicts_on_hand_computed_cases():
+    table = claims_table([
+        Claim("agrees, every seed", "higher", [2.0, 3.0, 4.0], [1.0, 1.0, 1.0]),
+        Claim("disagrees, every seed", "higher", [1.0, 1.0], [2.0, 3.0]),
+        Claim("one seed the other way", "higher", [3.0, 0.5], [1.0, 1.0]),
+        Claim("equal within 5 %", "equal", [1.02, 0.99], [1.0, 1.0]),
+        Claim("unpaired, ranges separated", "lower", [1.0, 1.1], [2.0, 2.5, 3.0]),
+        Claim("unpaired, ranges overlap", "lower", [1.0, 2.6], [2.0, 2.5, 3.0]),
+        Claim("single values", "lower", 3.0, 4.0),
+    ])
+    assert table["verdict"].tolist() == ["agrees", "disagrees", "inconclusive", "agrees", "agrees", "inconclusive",
+                                         "agrees"]
+    first = table.iloc[0]
+    assert (first["n"], first["first"], first["second"], first["ratio"]) == ("3 vs 3", 3.0, 1.0, 3.0)
+    assert table.iloc[2]["seeds agree"] == "1/2" and table.iloc[2]["measured"] == "higher"
+    assert table.iloc[4]["seeds agree"] == "6/6"
+    with pytest.raises(ValueError, match="paper direction"):
+        Claim("x", "bigger", [1.0], [2.0])
+    with pytest.raises(ValueError, match="at least one"):
+        Claim("x", "higher", [], [2.0])
+
+
+# -- cases and runs ----------------------------------------------------------------------------------------
+def test_runs_give_tables_selections_and_grouped_histories():
+    cases = [arm_case(BASE, ARMS[a], seed, K=6) for a in ("early_kmeans", "deferred") for seed in (0, 1)]
+    runs = run_cases(cases)
+    table = runs.table
+    assert table[["arm", "arm_label", "K", "seed"]].values.tolist() == [
+        ["early_kmeans", "early k-means (baseline)", 6, 0], ["early_kmeans", "early k-means (baseline)", 6, 1],
+        ["deferred", "deferred", 6, 0], ["deferred", "deferred", 6, 1]]
+    assert {"utilization", "recon_mse", "train_seconds"} <= set(table.columns)
+    assert runs.values("utilization", arm="deferred") == table[table.arm == "deferred"]["utilization"].tolist()
+    assert runs.one(arm="deferred", seed=1).spec.seed == 1
+    curves = runs.histories("arm_label")
+    assert list(curves) == ["early k-means (baseline)", "deferred"] and len(curves["deferred"]) == 2
+    assert all(isinstance(h, pd.DataFrame) for h in curves["deferred"])
+    with pytest.raises(LookupError, match="2 runs match"):
+        runs.one(arm="deferred")
+    with pytest.raises(KeyError, match="no label 'colour'"):
+        runs.histories("colour")
+    assert len(run_cases([Case(BASE, {"name": "plain"})])) == 1
+
+
+# -- shared specs ------------------------------------------------------------------------------------------
+def test_notebooks_03_and_04_ask_for_exactly_the_runs_of_notebooks_01_to_03():
+    """The cache can only serve a notebook another's runs when the specs are equal field for field."""
+    scale = "smoke"
+    shrinkage = {c.spec for c in mixture.shrinkage_cases(scale)}
+    fixes_mixture = {c.spec for c in fixes.arm_cases(scale) if c.labels["dataset"] == "mixture"
+                     and c.labels["arm"] in ("early_kmeans", "deferred")}
+    assert shrinkage == fixes_mixture
+    available = {"CIFAR-10": real_images.Dataset("CIFAR-10", settings.cifar_base(scale), None, [0])}
+    nb02 = {c.spec for c in real_images.arm_cases(available)}
+    nb03 = {c.spec for c in fixes.arm_cases(scale) if c.labels["dataset"] == "CIFAR-10"}
+    assert {s for s in nb03 if s.train.eval_every < s.train.steps} <= nb02
+    nb02_capacity = {c.spec for c in real_images.capacity_cases(scale)}
+    nb03_capacity = {c.spec for c in fixes.capacity_cases(scale) if c.labels["dataset"] == "CIFAR-10"}
+    assert nb03_capacity <= nb02_capacity
+    tokenizers = {fixes.run_spec("CIFAR-10", a, 0, scale) for a in generation.TOKENIZER_ARMS}
+    assert tokenizers <= nb03
+
+
+def test_init_scale_cases_scale_the_random_codebook_to_the_data():
+    sweep, reference = mixture.init_scale_cases("smoke")
+    spread = mixture.spreads("smoke")["data"]
+    scales = sorted({c.labels["relative_scale"] for c in sweep})
+    assert scales == sorted(mixture.RELATIVE_SCALES)
+    for case in sweep:
+        assert case.spec.train.codebook_init == "normal"
+        assert case.spec.train.init_scale == pytest.approx(case.labels["relative_scale"] * spread)
+    assert {c.labels["arm"] for c in reference} == {"early_kmeans", "deferred"}
+
+
+def test_sweeps_evaluate_only_at_the_start_switch_and_end():
+    for case in mixture.codebook_size_cases("smoke") + real_images.capacity_cases("smoke"):
+        assert case.spec.train.eval_every == case.spec.train.steps
+    assert settings.endpoints_only(TrainSpec(steps=70, eval_every=10)) == TrainSpec(steps=70, eval_every=70)
+    main = fixes.run_spec("mixture", "deferred", 0, "smoke")
+    other = fixes.run_spec("mixture", "deferred_10", 0, "smoke")
+    assert main.train.eval_every < main.train.steps and other.train.eval_every == other.train.steps
+    assert dataclasses.replace(other.train, eval_every=main.train.eval_every, quantize_from=0) == \
+        dataclasses.replace(main.train, quantize_from=0)

@@ -1,0 +1,136 @@
+"""The arm registry: every way the studies turn a base run into an arm, by a short identifier.
+
+An :class:`Arm` has an ``id`` (what code and tables use), a ``label`` (what figures and prose show), one
+``color`` (the same in every figure), a ``family`` (early quantization, deferred quantization, or the
+outside reference) and a function from a base :class:`~vqlib.experiments.RunSpec` to the arm's spec. Every
+arm keeps the base spec's total step budget, data and model size; it changes only the quantization
+schedule, the initializer and the quantizer's switches, as its ``description`` says.
+
+The protocol's arms (DIGEST.md): ``early_kmeans`` is *the* early-quantization baseline of the paper
+(k-means on the untrained encoder's outputs at step 0, EMA updates); ``early_normal`` and ``early_uniform``
+are random codebooks trained by the codebook loss; ``deferred`` is deferred quantization with a continuous
+phase of a third of the budget, then k-means on the trained encoder's outputs and EMA updates. Notebook 03
+adds other lengths of the continuous phase, other initializers at the switch, and the classic remedies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..experiments import RunSpec
+
+__all__ = ["Arm", "ARMS", "arm", "colors", "DEFER_FRACTION", "DEAD_CODE_THRESHOLD", "INITIALIZATION_ARMS"]
+
+#: T_c as a fraction of the step budget for the ``deferred`` arm (the protocol's choice, before any result)
+DEFER_FRACTION = 1 / 3
+#: re-initialize codes whose moving-average count per step falls below this (``early_dead_code``)
+DEAD_CODE_THRESHOLD = 1.0
+#: vector-quantize-pytorch's ``threshold_ema_dead_code`` in the ``vqtorch`` arm
+PEER_DEAD_CODE_THRESHOLD = 2.0
+
+FAMILY_COLORS = {"early": "#d62728", "deferred": "#1f77b4", "reference": "0.5"}
+
+
+@dataclass(frozen=True)
+class Arm:
+    id: str
+    label: str
+    color: str
+    family: str  # "early", "deferred" or "reference"
+    description: str
+    make: Callable[[RunSpec], RunSpec] = field(repr=False, compare=False)
+
+    def __call__(self, spec: RunSpec) -> RunSpec:
+        """``spec`` turned into this arm (same data, model size and total step budget)."""
+        if not isinstance(spec, RunSpec):
+            raise TypeError(f"an arm turns a RunSpec into another, got {type(spec).__name__}")
+        return self.make(spec)
+
+    @property
+    def family_color(self) -> str:
+        """The colour of the arm's family (red early, blue deferred, grey reference)."""
+        return FAMILY_COLORS[self.family]
+
+
+def _replace(spec: RunSpec, model: dict | None = None, **train) -> RunSpec:
+    return dataclasses.replace(spec, model=dataclasses.replace(spec.model, **(model or {})),
+                               train=dataclasses.replace(spec.train, **train))
+
+
+def _early(init: str, ema: bool) -> Callable[[RunSpec], RunSpec]:
+    return lambda spec: _replace(spec, model=dict(ema=ema), quantize_from=0, codebook_init=init)
+
+
+def _deferred(fraction: float, init: str = "kmeans") -> Callable[[RunSpec], RunSpec]:
+    if not 0 < fraction < 1:
+        raise ValueError(f"the fraction of the budget spent continuous must lie in (0, 1), got {fraction!r}")
+    return lambda spec: _replace(spec, model=dict(ema=True), codebook_init=init,
+                                 quantize_from=max(1, round(fraction * spec.train.steps)))
+
+
+def _then(first: Callable[[RunSpec], RunSpec], model: dict | None = None, **train) -> Callable[[RunSpec], RunSpec]:
+    return lambda spec: _replace(first(spec), model=model, **train)
+
+
+_early_kmeans = _early("kmeans", ema=True)
+_BLUES = {5: "#9ecae1", 10: "#6baed6", 25: "#3182bd", 50: "#08519c"}
+
+_ARM_LIST = [
+    Arm("early_kmeans", "early k-means (baseline)", "#d62728", "early",
+        "quantize from step 0; k-means on the untrained encoder's outputs; EMA updates (the paper's baseline)",
+        _early_kmeans),
+    Arm("early_normal", "early normal", "#ff7f0e", "early",
+        "quantize from step 0; codebook N(0, s^2) (s = TrainSpec.init_scale); trained by the codebook loss",
+        _early("normal", ema=False)),
+    Arm("early_uniform", "early uniform", "#8c564b", "early",
+        "quantize from step 0; codebook U(-1/K, 1/K); trained by the codebook loss", _early("uniform", ema=False)),
+    Arm("deferred", "deferred", "#1f77b4", "deferred",
+        "continuous for the first third of the steps; then k-means on the trained encoder's outputs; EMA",
+        _deferred(DEFER_FRACTION)),
+    *[Arm(f"deferred_{pct:02d}", f"deferred T_c={pct}%", _BLUES[pct], "deferred",
+          f"as deferred, continuous for the first {pct} % of the steps", _deferred(pct / 100))
+      for pct in (5, 10, 25, 50)],
+    Arm("deferred_normal_init", "deferred, normal init at switch", "#17becf", "deferred",
+        "as deferred, but the codebook at the switch is N(0, s^2), not drawn from the embeddings",
+        _then(_deferred(DEFER_FRACTION), codebook_init="normal")),
+    Arm("deferred_sample_init", "deferred, sampled init at switch", "#2ca02c", "deferred",
+        "as deferred, but the codebook at the switch is a random sample of embeddings instead of k-means",
+        _then(_deferred(DEFER_FRACTION), codebook_init="sample")),
+    Arm("early_no_ema", "early k-means, no EMA (codebook loss)", "#e377c2", "early",
+        "as the baseline, with the codebook trained by the codebook loss instead of EMA updates",
+        _then(_early_kmeans, model=dict(ema=False))),
+    Arm("early_dead_code", "early + dead-code re-init", "#bcbd22", "early",
+        f"as the baseline, re-initializing codes whose moving-average count falls below {DEAD_CODE_THRESHOLD:g} "
+        "from the current batch", _then(_early_kmeans, model=dict(dead_code_threshold=DEAD_CODE_THRESHOLD))),
+    Arm("early_cosine", "early + cosine codes", "#9467bd", "early",
+        "as the baseline, with l2-normalized embeddings and codes", _then(_early_kmeans, model=dict(cosine=True))),
+    Arm("early_lowdim", "early + low-dim lookup (d/4)", "#7f7f7f", "early",
+        "as the baseline, looking codes up in a learned projection to a quarter of the latent dimension",
+        lambda spec: _replace(_early_kmeans(spec), model=dict(code_dim=max(1, spec.model.latent_dim // 4)))),
+    Arm("vqtorch", "vector-quantize-pytorch (k-means, expiry)", "0.5", "reference",
+        "vector_quantize_pytorch.VectorQuantize from step 0: its own k-means on the first batch, EMA, dead-code "
+        f"expiry below {PEER_DEAD_CODE_THRESHOLD:g}",
+        _then(_early_kmeans, model=dict(quantizer="vector-quantize-pytorch",
+                                        dead_code_threshold=PEER_DEAD_CODE_THRESHOLD), codebook_init="own")),
+]
+
+#: every arm by id, in the order tables list them
+ARMS: dict[str, Arm] = {a.id: a for a in _ARM_LIST}
+#: the four arms of the initialization studies (notebooks 01 and 02)
+INITIALIZATION_ARMS = ("early_kmeans", "early_normal", "early_uniform", "deferred")
+
+
+def arm(arm_id: str) -> Arm:
+    """The arm with this id; an unknown id is an error that lists the known ones."""
+    if arm_id not in ARMS:
+        raise ValueError(f"unknown arm {arm_id!r}; choose one of {list(ARMS)}")
+    return ARMS[arm_id]
+
+
+def colors() -> dict[str, str]:
+    """Colour of every arm by id *and* by label (plots group by either)."""
+    out = {a.id: a.color for a in ARMS.values()}
+    out.update({a.label: a.color for a in ARMS.values()})
+    return out

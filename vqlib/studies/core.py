@@ -1,0 +1,97 @@
+"""Cases and their runs: what every study does between its spec list and its figure.
+
+A study is a list of :class:`Case` - a run spec with the labels that place it in a figure (arm, seed, K,
+...). :func:`run_cases` runs them (from the cache when it can) into :class:`Runs`, which gives the table of
+final metrics and the histories grouped for curves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ..experiments import RunResult, RunSpec, run_many
+from .arms import Arm
+
+__all__ = ["Case", "Runs", "arm_case", "run_cases"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """A run spec and its labels (column name -> value) in the study's tables."""
+
+    spec: RunSpec
+    labels: dict[str, Any] = field(default_factory=dict, hash=False)
+
+
+def arm_case(base: RunSpec, arm: Arm, seed: int = 0, **labels) -> Case:
+    """``base`` with ``seed`` turned into ``arm``; labelled by the arm's id and label, then ``labels``."""
+    spec = arm(RunSpec(base.data, base.model, base.train, seed))
+    return Case(spec, {"arm": arm.id, "arm_label": arm.label, **labels})
+
+
+class Runs:
+    """Finished runs of a list of cases, in the cases' order."""
+
+    def __init__(self, cases: list[Case], results: list[RunResult]):
+        if len(cases) != len(results):
+            raise ValueError("one result per case")
+        self.cases, self.results = list(cases), list(results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __iter__(self) -> Iterator[tuple[Case, RunResult]]:
+        return iter(zip(self.cases, self.results))
+
+    def select(self, **where) -> Runs:
+        """The runs whose labels (or ``seed``) equal every ``where`` value."""
+        keep = [(c, r) for c, r in self if all(_label(c, r, k) == v for k, v in where.items())]
+        return Runs([c for c, _ in keep], [r for _, r in keep])
+
+    def one(self, **where) -> RunResult:
+        """The single run matching ``where``; an error when there is none or more than one."""
+        found = self.select(**where)
+        if len(found) != 1:
+            raise LookupError(f"{len(found)} runs match {where}, expected exactly one")
+        return found.results[0]
+
+    def values(self, metric: str, **where) -> list[float]:
+        """The final ``metric`` of every matching run (one value per seed, in order)."""
+        return [float(r.final[metric]) for _, r in self.select(**where)]
+
+    def histories(self, by: str, **where) -> dict[Any, list[pd.DataFrame]]:
+        """Histories of the matching runs grouped by the label ``by`` (for :func:`vqlib.plotting.plot_curves`)."""
+        groups: dict[Any, list[pd.DataFrame]] = {}
+        for case, result in self.select(**where):
+            groups.setdefault(_label(case, result, by), []).append(result.history)
+        return groups
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per run: its labels, seed, final metrics and training seconds."""
+        rows = []
+        for case, result in self:
+            row = dict(case.labels)
+            row["seed"] = result.spec.seed
+            row.update(result.final)
+            row["train_seconds"] = result.wall_time
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _label(case: Case, result: RunResult, name: str):
+    if name in case.labels:
+        return case.labels[name]
+    if name == "seed":
+        return result.spec.seed
+    raise KeyError(f"no label {name!r}; the cases have {sorted(case.labels)} and seed")
+
+
+def run_cases(cases: Iterable[Case], desc: str = "runs", progress: bool | None = None) -> Runs:
+    """Run every case (cached runs take milliseconds) with one progress bar."""
+    cases = list(cases)
+    return Runs(cases, run_many([c.spec for c in cases], desc=desc, progress=progress))

@@ -1,0 +1,155 @@
+"""Notebook 01: codebook collapse on Gaussian mixtures - the spec list of every figure and the claims.
+
+Figures: the picture of shrinkage at several input dimensions, usage over training by initialization, the
+scale of a random codebook, encoder capacity, codebook size, and shrinkage over training on a larger
+mixture. Every function takes the scale; seeds come from it (``Scale.seeds``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .. import metrics
+from ..data import prepare
+from ..experiments import ModelSpec
+from ..scales import get_scale
+from . import settings
+from .arms import ARMS, INITIALIZATION_ARMS
+from .claims import Claim
+from .core import Case, Runs, arm_case
+from .views import encoder_outputs
+
+__all__ = ["PICTURE_DIMS", "STUDY_DIM", "RELATIVE_SCALES", "CAPACITIES", "CODEBOOK_SIZES", "picture_cases",
+           "usage_cases", "init_scale_cases", "capacity_cases", "codebook_size_cases", "shrinkage_cases",
+           "spreads", "encoder_spreads", "claims", "sweep_base"]
+
+#: input dimensions D of the shrinkage picture
+PICTURE_DIMS = (2, 8, 32)
+#: D of the usage, initialization-scale and codebook-size studies
+STUDY_DIM = 8
+#: std of the random-normal codebook relative to the spread of the data
+RELATIVE_SCALES = (1e-3, 1e-2, 1e-1, 1, 10, 100)
+#: (label, encoder depth, encoder width) of the capacity sweep on the 64-component mixture
+CAPACITIES = (("linear", 0, 64), *((f"depth {d}", d, 64) for d in (1, 2, 3, 4)),
+              *((f"width {w}", 2, w) for w in (4, 16, 256)))
+#: K on the 10-component mixture, from C/2 to 16 C
+CODEBOOK_SIZES = (5, 10, 20, 40, 80, 160)
+
+BASELINE, DEFERRED = ARMS["early_kmeans"], ARMS["deferred"]
+
+
+def _seeds(scale) -> list[int]:
+    return list(range(get_scale(scale).seeds))
+
+
+def sweep_base(scale=None):
+    """The 10-component mixture in D = STUDY_DIM with ``sweep_points`` points and the sweeps' budget."""
+    s = get_scale(scale)
+    return settings.mixture_base(s, STUDY_DIM, s.sweep_points // 10, train=settings.mixture_sweep_train(s))
+
+
+def picture_cases(scale=None) -> list[Case]:
+    """Baseline and deferred at every D of PICTURE_DIMS, seed 0 (labels: D, arm)."""
+    return [arm_case(settings.mixture_base(scale, dim), a, 0, D=dim)
+            for dim in PICTURE_DIMS for a in (BASELINE, DEFERRED)]
+
+
+def usage_cases(scale=None) -> list[Case]:
+    """The four initialization arms at D = STUDY_DIM, every seed."""
+    base = settings.mixture_base(scale, STUDY_DIM)
+    return [arm_case(base, ARMS[a], seed) for a in INITIALIZATION_ARMS for seed in _seeds(scale)]
+
+
+def spreads(scale=None) -> dict[str, float]:
+    """Root-mean-square per-coordinate std of the sweep data and of the untrained encoder's outputs on it
+    (the scale a codebook must meet at step 0)."""
+    base = sweep_base(scale)
+    data = prepare(base.data)
+    untrained = encoder_outputs(BASELINE(base), data.train)
+    return {"data": float(data.train.var(0).mean().sqrt()), "untrained_encoder": float(untrained.var(0).mean().sqrt())}
+
+
+def init_scale_cases(scale=None) -> tuple[list[Case], list[Case]]:
+    """The early-normal arm with its codebook std at RELATIVE_SCALES x the data's spread (label
+    relative_scale), and the baseline and deferred arms on the same data as references."""
+    base, seeds = sweep_base(scale), _seeds(scale)
+    data_spread = spreads(scale)["data"]
+    normal = ARMS["early_normal"]
+    sweep = [Case(dataclasses.replace(c.spec, train=dataclasses.replace(c.spec.train, init_scale=r * data_spread)),
+                  {**c.labels, "relative_scale": r})
+             for r in RELATIVE_SCALES for c in [arm_case(base, normal, seed) for seed in seeds]]
+    reference = [arm_case(base, a, seed) for a in (BASELINE, DEFERRED) for seed in seeds]
+    return sweep, reference
+
+
+def capacity_cases(scale=None) -> list[Case]:
+    """Encoder depth and width on the 64-component mixture, both arms, seed 0 (labels: capacity, depth,
+    width, arm)."""
+    cases = []
+    for label, depth, width in CAPACITIES:
+        model = ModelSpec(num_codes=settings.BIG_MIXTURE_MODEL.num_codes,
+                          latent_dim=settings.BIG_MIXTURE_MODEL.latent_dim, depth=depth, width=width)
+        base = settings.big_mixture_base(scale, model, settings.mixture_sweep_train(scale))
+        cases += [arm_case(base, a, 0, capacity=label, depth=depth, width=width) for a in (BASELINE, DEFERRED)]
+    return cases
+
+
+def codebook_size_cases(scale=None) -> list[Case]:
+    """K in CODEBOOK_SIZES on the 10-component mixture, both arms, every seed (label K)."""
+    base = sweep_base(scale)
+    return [arm_case(dataclasses.replace(base, model=ModelSpec(num_codes=k, latent_dim=base.model.latent_dim)),
+                     a, seed, K=k)
+            for k in CODEBOOK_SIZES for a in (BASELINE, DEFERRED) for seed in _seeds(scale)]
+
+
+def shrinkage_cases(scale=None) -> list[Case]:
+    """Both arms on the 64-component mixture at the full budget, every seed, with curves."""
+    base = settings.big_mixture_base(scale)
+    return [arm_case(base, a, seed) for a in (BASELINE, DEFERRED) for seed in _seeds(scale)]
+
+
+def encoder_spreads(picture: Runs) -> dict[str, list[float]]:
+    """Mean pairwise distance of the untrained and of the trained encoder's outputs at every D of the
+    picture (the deferred run's encoder: trained without a quantizer for most of its life)."""
+    out: dict[str, list[float]] = {"untrained": [], "trained": []}
+    for dim in PICTURE_DIMS:
+        result = picture.one(D=dim, arm=DEFERRED.id)
+        inputs = prepare(result.spec.data).eval
+        out["untrained"].append(metrics.mean_pairwise_euclidean_distance(encoder_outputs(result.spec, inputs)))
+        out["trained"].append(metrics.mean_pairwise_euclidean_distance(encoder_outputs(result, inputs)))
+    return out
+
+
+def claims(picture: Runs, usage: Runs, capacity: Runs, sizes: Runs, shrinkage: Runs) -> list[Claim]:
+    """The paper's claims that notebook 01 can test, each on the runs of its figure."""
+    b, d = BASELINE.id, DEFERRED.id
+    spread = encoder_spreads(picture)
+    k_small, k_large = CODEBOOK_SIZES[0], CODEBOOK_SIZES[-1]
+
+    def gain(k):  # perplexity of deferral over the baseline's, per seed
+        return [x / y for x, y in zip(sizes.values("perplexity", K=k, arm=d), sizes.values("perplexity", K=k, arm=b))]
+
+    def width(w, metric):
+        return capacity.values(metric, capacity=f"width {w}", arm=b)
+
+    return [
+        Claim(f"utilization: deferred vs baseline (D={STUDY_DIM})", "higher",
+              usage.values("utilization", arm=d), usage.values("utilization", arm=b)),
+        Claim("code spread (cos): deferred vs baseline", "higher",
+              usage.values("code_cosine_distance", arm=d), usage.values("code_cosine_distance", arm=b)),
+        Claim("coverage: deferred vs baseline", "higher", usage.values("coverage", arm=d),
+              usage.values("coverage", arm=b)),
+        Claim("spread of the *used* codes (cos): deferred vs baseline", "higher",
+              usage.values("used_code_cosine_distance", arm=d), usage.values("used_code_cosine_distance", arm=b)),
+        Claim("utilization: deferred vs early normal (s = 1)", "higher", usage.values("utilization", arm=d),
+              usage.values("utilization", arm="early_normal")),
+        Claim("shrinkage ratio (Euclid.): deferred vs baseline (C=64)", "higher",
+              shrinkage.values("shrinkage_euclidean", arm=d), shrinkage.values("shrinkage_euclidean", arm=b)),
+        Claim(f"embedding spread: trained vs untrained encoder (pairs: D = {PICTURE_DIMS})", "higher",
+              spread["trained"], spread["untrained"]),
+        Claim("embedding eff. rank: width 256 vs width 4 (baseline)", "higher",
+              width(256, "embedding_effective_rank"), width(4, "embedding_effective_rank")),
+        Claim("coverage: width 256 vs width 4 (baseline)", "higher", width(256, "coverage"), width(4, "coverage")),
+        Claim(f"perplexity gain of deferral (ratio) at K={k_large} vs K={k_small}", "higher", gain(k_large),
+              gain(k_small)),
+    ]

@@ -1,0 +1,123 @@
+"""Notebook 02: collapse on real images (CIFAR-10 and ImageNet) - the spec list of every figure and the claims.
+
+Figures: usage over training by initialization on both datasets, sorted code usage, codebook size and
+encoder capacity on CIFAR-10, shrinkage over training, and reconstructions. CIFAR-10 runs every seed of
+``Scale.image_seeds``; ImageNet, costlier, seed 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..data import Prepared, prepare
+from ..experiments import ModelSpec, RunSpec
+from ..images import DataSourceError
+from ..scales import get_scale
+from . import settings
+from .arms import ARMS, INITIALIZATION_ARMS
+from .claims import Claim
+from .core import Case, Runs, arm_case
+
+__all__ = ["Dataset", "datasets", "arm_cases", "codebook_size_cases", "capacity_cases", "CAPACITY_KNOBS", "claims"]
+
+BASELINE, DEFERRED = ARMS["early_kmeans"], ARMS["deferred"]
+#: (knob, value, model change) of the CIFAR-10 capacity sweep
+CAPACITY_KNOBS = (*(("channels", c, {"channels": c}) for c in (16, 32, 64)),
+                  *(("res blocks", b, {"num_res_blocks": b}) for b in (0, 1, 2)))
+
+
+@dataclass
+class Dataset:
+    """One dataset of the study: its base run spec, the loaded data and its source in words."""
+
+    name: str
+    base: RunSpec
+    data: Prepared
+    seeds: list[int]
+
+    @property
+    def source(self) -> str:
+        """The source's first clause (figure captions)."""
+        return self.data.source.split(",")[0]
+
+
+def datasets(scale=None, cifar_root: str | None = None, imagenet_root: str | None = None
+             ) -> tuple[dict[str, Dataset], dict[str, str]]:
+    """The datasets available here: ({name: Dataset}, {name: why it is not available}).
+
+    CIFAR-10 is required (it downloads when no local copy is given); ImageNet is skipped with its reason
+    when no root is set."""
+    s = get_scale(scale)
+    seeds = list(range(s.image_seeds))
+    cifar_base = settings.cifar_base(s, cifar_root)
+    found = {"CIFAR-10": Dataset("CIFAR-10", cifar_base, prepare(cifar_base.data), seeds)}
+    missing = {}
+    imagenet_base = settings.imagenet_base(s, imagenet_root)
+    try:
+        found["ImageNet"] = Dataset("ImageNet", imagenet_base, prepare(imagenet_base.data), seeds[:1])
+    except DataSourceError as error:
+        missing["ImageNet"] = str(error)
+    return found, missing
+
+
+def arm_cases(available: dict[str, Dataset]) -> list[Case]:
+    """The four initialization arms on every dataset and its seeds (labels: dataset, arm)."""
+    return [arm_case(ds.base, ARMS[a], seed, dataset=name)
+            for name, ds in available.items() for a in INITIALIZATION_ARMS for seed in ds.seeds]
+
+
+def _cifar(scale, cifar_root) -> RunSpec:
+    return settings.cifar_base(scale, cifar_root)
+
+
+def codebook_size_cases(scale=None, cifar_root: str | None = None) -> list[Case]:
+    """K in ``Scale.image_codebook_sizes`` on CIFAR-10, both arms, seed 0 (label K). The default K keeps its
+    curves (the same runs as the arm study); the others are evaluated at the start, switch and end."""
+    s = get_scale(scale)
+    base = _cifar(s, cifar_root)
+    cases = []
+    for k in s.image_codebook_sizes:
+        train = base.train if k == base.model.num_codes else settings.endpoints_only(base.train)
+        sized = dataclasses.replace(base, model=dataclasses.replace(base.model, num_codes=k), train=train)
+        cases += [arm_case(sized, a, 0, K=k) for a in (BASELINE, DEFERRED)]
+    return cases
+
+
+def capacity_cases(scale=None, cifar_root: str | None = None) -> list[Case]:
+    """Channels 16 -> 64 and residual blocks 0 -> 2 on CIFAR-10, both arms, seed 0 (labels: knob, value)."""
+    base = _cifar(scale, cifar_root)
+    train = settings.endpoints_only(base.train)
+    cases = []
+    for knob, value, change in CAPACITY_KNOBS:
+        model: ModelSpec = dataclasses.replace(base.model, **change)
+        cases += [arm_case(dataclasses.replace(base, model=model, train=train), a, 0, knob=knob, value=value)
+                  for a in (BASELINE, DEFERRED)]
+    return cases
+
+
+def claims(arms: Runs, sizes: Runs, capacity: Runs) -> list[Claim]:
+    """The paper's claims that notebook 02 can test, each on the runs of its figure."""
+    b, d = BASELINE.id, DEFERRED.id
+    out = []
+    for name in dict.fromkeys(c.labels["dataset"] for c in arms.cases):
+        for metric, label in (("utilization", "utilization"), ("perplexity", "perplexity"),
+                              ("code_cosine_distance", "code spread (cos)"),
+                              ("used_code_cosine_distance", "spread of used codes (cos)"),
+                              ("shrinkage_euclidean", "codebook/embedding spread")):
+            out.append(Claim(f"{name}: {label}, deferred vs baseline", "higher",
+                             arms.values(metric, dataset=name, arm=d), arms.values(metric, dataset=name, arm=b)))
+        out.append(Claim(f"{name}: reconstruction MSE, deferred vs baseline", "lower",
+                         arms.values("recon_mse", dataset=name, arm=d), arms.values("recon_mse", dataset=name, arm=b)))
+    ks = sorted({c.labels["K"] for c in sizes.cases})
+    k_small, k_large = ks[0], ks[-1]
+    for k, paper in ((k_small, "equal"), (k_large, "lower")):
+        out.append(Claim(f"CIFAR-10 K={k}: reconstruction MSE, deferred vs baseline", paper,
+                         sizes.values("recon_mse", K=k, arm=d), sizes.values("recon_mse", K=k, arm=b)))
+    out.append(Claim(f"CIFAR-10: baseline perplexity at K={k_large} vs K={k_small}", "higher",
+                     sizes.values("perplexity", K=k_large, arm=b), sizes.values("perplexity", K=k_small, arm=b)))
+    out.append(Claim("CIFAR-10: embedding eff. rank, 64 vs 16 channels (baseline)", "higher",
+                     capacity.values("embedding_effective_rank", knob="channels", value=64, arm=b),
+                     capacity.values("embedding_effective_rank", knob="channels", value=16, arm=b)))
+    return out
+

@@ -1,0 +1,65 @@
+"""What the figures show of a trained model, computed once here for every notebook: its encoder outputs,
+reconstructions, the codebook in the embeddings' principal plane, and sorted code usage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import metrics
+from ..experiments import RunResult, RunSpec, initial_model
+from ..train import encode_all
+
+__all__ = ["encoder_outputs", "reconstructions", "CodebookView", "codebook_view", "sorted_usage"]
+
+
+def encoder_outputs(run: RunResult | RunSpec, inputs: torch.Tensor) -> torch.Tensor:
+    """Encoder outputs [M, d] of ``inputs``: the trained encoder of a finished run, or the untrained encoder
+    of a spec (its weights at step 0)."""
+    model = run.model() if isinstance(run, RunResult) else initial_model(run)
+    return encode_all(model, inputs)[0]
+
+
+def reconstructions(run: RunResult, inputs: torch.Tensor) -> torch.Tensor:
+    """The trained model's reconstructions of ``inputs`` (evaluation mode)."""
+    return encode_all(run.model(), inputs)[1]
+
+
+@dataclass
+class CodebookView:
+    """Embeddings and codes in the lookup space, projected on the embeddings' two principal directions
+    (numpy arrays: matplotlib draws them many times faster than tensors)."""
+
+    embeddings: np.ndarray  # [M, 2] (a random subset when ``max_points`` was given)
+    codes: np.ndarray  # [K, 2]
+    used: np.ndarray  # [K] bool: selected by at least one input
+    picked: np.ndarray  # [M] indices of the shown embeddings among all rows
+
+    @property
+    def num_used(self) -> int:
+        return int(self.used.sum())
+
+
+def codebook_view(run: RunResult, inputs: torch.Tensor, max_points: int | None = None, seed: int = 0) -> CodebookView:
+    """The codebook over its embeddings: PCA fitted on every embedding of ``inputs`` in the lookup space;
+    ``max_points`` keeps a seeded random subset of the embeddings for drawing (all codes are kept)."""
+    model = run.model()
+    rows, _, _, indices = encode_all(model, inputs)
+    emb = model.quantizer.embed(rows).detach()
+    codes = model.quantizer.codes()
+    basis = metrics.pca_basis(emb)
+    picked = torch.arange(len(emb))
+    if max_points is not None and len(emb) > max_points:
+        picked = torch.randperm(len(emb), generator=torch.Generator().manual_seed(seed))[:max_points]
+    used = torch.bincount(indices, minlength=codes.shape[0]) > 0
+    return CodebookView(metrics.project(emb[picked], basis).numpy(), metrics.project(codes, basis).numpy(),
+                        used.numpy(), picked.numpy())
+
+
+def sorted_usage(run: RunResult, inputs: torch.Tensor) -> np.ndarray:
+    """Usage p_k of every code over ``inputs``, sorted from most to least used (dead codes are zeros)."""
+    model = run.model()
+    indices = encode_all(model, inputs)[3]
+    return np.sort(metrics.code_usage(indices, model.quantizer.num_codes).numpy())[::-1]
