@@ -62,14 +62,14 @@ datasets, missing = real_images.datasets(S, cifar_root, imagenet_root)
 for name, ds in datasets.items():
     print(f"{name} source:", paths.relative_text(ds.data.source))
     if ds.data.crop is None:
-        print(f"  {len(ds.data.train)} training images, {len(ds.data.eval)} held-out evaluation images")
+        print(f"  {ds.data.num_train} training images, {ds.data.num_eval} held-out evaluation images")
     else:
-        print(f"  {len(ds.data.train)} training images (random {ds.data.crop}px crops), "
-              f"{len(ds.data.eval)} evaluation images (centre crops)")
+        print(f"  {ds.data.num_train} training images (random {ds.data.crop}px crops), "
+              f"{ds.data.num_eval} evaluation images (centre crops)")
 for name, reason in missing.items():
     print(f"{name} not available, its panels are skipped: {reason}")
 SOURCES = {name: ds.source for name, ds in datasets.items()}
-if "ImageNet" in datasets and len(datasets["ImageNet"].data.train) <= 1000:
+if "ImageNet" in datasets and datasets["ImageNet"].data.num_train <= 1000:
     print("NOTE: the ImageNet stand-in has 1,000 images (one per class) and trains and evaluates on the same "
           "images; its numbers show the mechanism, not ImageNet-scale results.")
 print(f"scale {S.name}: {S.image_steps} steps, batch {S.image_batch}, seeds {list(range(S.image_seeds))}, "

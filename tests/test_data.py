@@ -75,3 +75,60 @@ def test_bad_image_specs_name_the_parameter():
         ImageSpec(train_images=1.5)
     with pytest.raises(ValueError, match="CIFAR-10 is 32x32"):
         load(ImageSpec("cifar10", resolution=64, root="/nonexistent"))
+
+
+def test_image_batches_are_made_from_uint8_pixels_like_whole_tensors(tmp_path):
+    """Batches gathered from the (memory-mapped) uint8 pixels equal cropping the whole float tensor."""
+    root = _folder(tmp_path / "folder", size=10)
+    data = load(ImageSpec("imagenet", resolution=8, eval_images=6, crop_margin=2, root=str(root)))
+    assert isinstance(data.train_data, np.ndarray) and data.train_data.dtype == np.uint8
+    index = torch.tensor([3, 0, 7, 7, 19])
+    batch = data.train_batch(index, torch.Generator().manual_seed(5), "cpu")
+    expected = data.crop_for_training(data.train[index], torch.Generator().manual_seed(5))
+    assert batch.dtype == torch.float32 and torch.equal(batch, expected)
+    evaluation = torch.cat(list(data.eval_batches(4, "cpu")))
+    assert torch.equal(evaluation, data.eval) and data.num_eval == 6 and data.num_train == 20
+
+
+def test_image_folder_cache_is_memory_mapped(tmp_path):
+    root = _folder(tmp_path / "folder")
+    load_image_folder(root, "val", cache_dir=tmp_path / "cache")
+    again = load_image_folder(root, "val", cache_dir=tmp_path / "cache")
+    assert isinstance(again.images.base, np.memmap) or isinstance(again.images, np.memmap)
+    assert not again.images.flags.writeable
+
+
+def test_class_subset(tmp_path):
+    root = _folder(tmp_path / "folder")
+    ds = load_image_folder(root, "val", classes=["d", "b"])
+    assert ds.classes == ("b", "d") and ds.labels.tolist() == [0, 1] * 5
+    assert ds.images[:, 0, 0, 0].tolist() == [1, 3] * 5  # the class fingerprints of b and d
+    with pytest.raises(DataSourceError, match="does not have.*'x'"):
+        load_image_folder(root, "val", classes=["a", "x"])
+    spec = ImageSpec("imagenet", resolution=12, eval_images=None, classes=["d", "b"], root=str(root))
+    assert spec.classes == ("b", "d") and load(spec).num_eval == 10
+    with pytest.raises(ValueError, match="classes"):
+        ImageSpec("cifar10", classes=["cat"])
+    with pytest.raises(ValueError, match="classes"):
+        ImageSpec("imagenet", classes="n01440764")
+
+
+def test_class_list_file(tmp_path):
+    from vqlib.images import read_class_list
+
+    path = tmp_path / "classes.txt"
+    path.write_text("# ImageNet-100\nn01440764\n\n n01443537  # goldfish\n")
+    assert read_class_list(path) == ("n01440764", "n01443537")
+    path.write_text("# nothing\n")
+    with pytest.raises(DataSourceError, match="names no classes"):
+        read_class_list(path)
+    with pytest.raises(DataSourceError, match="Cannot read"):
+        read_class_list(tmp_path / "missing.txt")
+
+
+def test_new_spec_fields_keep_old_cache_keys():
+    """``classes`` came after runs were cached: at its 'absent' value it is left out of the key payload."""
+    from vqlib.cache import spec_payload
+
+    assert "classes" not in spec_payload(ImageSpec())
+    assert spec_payload(ImageSpec("imagenet", classes=["b", "a"]))["classes"] == ["a", "b"]

@@ -125,3 +125,75 @@ def test_vector_quantize_pytorch_quantizer_trains_through_the_same_loop():
         ModelSpec(quantizer="faiss")
     with pytest.raises(ValueError, match="vqlib"):
         ModelSpec(quantizer="vector-quantize-pytorch", cosine=True)
+
+
+# A run long enough to be killed mid-way, with a switch and dead-code replacement in it.
+KILL_SCRIPT = """
+import sys
+import torch
+from vqlib.data import MixtureSpec
+from vqlib.experiments import ModelSpec, RunSpec, run
+from vqlib.train import TrainSpec
+
+torch.set_num_threads(1)
+spec = RunSpec(MixtureSpec(num_components=8, points_per_component=200, dim=4),
+               ModelSpec(num_codes=32, latent_dim=4, depth=1, width=32, dead_code_threshold=0.2),
+               TrainSpec(steps=1500, batch_size=64, quantize_from=100, eval_every=100), seed=1)
+result = run(spec, cache=sys.argv[1] == "cache")
+result.history.drop(columns="wall_time").to_pickle(sys.argv[2])
+"""
+
+
+def test_a_killed_run_resumes_to_the_same_history(tmp_path, monkeypatch):
+    """SIGKILL a training subprocess once it has checkpointed; running it again resumes from the checkpoint and
+    ends with the history of a run never interrupted, to the last digit (same machine, one thread)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "kill_me.py"
+    script.write_text(KILL_SCRIPT)
+    env = {**os.environ, "VQLIB_CHECKPOINT_EVERY": "0"}
+    checkpoints = tmp_path / "cache" / "checkpoints"
+
+    victim = subprocess.Popen([sys.executable, str(script), "cache", str(tmp_path / "killed.pkl")], env=env,
+                              stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list(checkpoints.glob("*.ckpt")) and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)  # some steps further in
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    assert victim.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert list(checkpoints.glob("*.ckpt")) and not list((tmp_path / "cache").glob("run-*.pt"))
+
+    resumed = subprocess.run([sys.executable, str(script), "cache", str(tmp_path / "resumed.pkl")], env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    step = int(resumed.stderr.split("at step ")[1].split()[0])
+    assert 0 < step < 1500
+    assert not list(checkpoints.glob("*.ckpt"))  # finished: its checkpoint is deleted
+    whole = subprocess.run([sys.executable, str(script), "nocache", str(tmp_path / "whole.pkl")], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    pd.testing.assert_frame_equal(pd.read_pickle(tmp_path / "resumed.pkl"), pd.read_pickle(tmp_path / "whole.pkl"),
+                                  check_exact=True)
+
+
+def test_a_nonfinite_run_writes_no_cache_entry(tmp_path, monkeypatch):
+    from vqlib import train as train_module
+
+    real_batch = train_module.Prepared.train_batch
+
+    def poisoned(self, index, generator, device):
+        batch = real_batch(self, index, generator, device)
+        return batch * float("inf") if generator.initial_seed() == 0 and len(calls) == 7 else batch
+
+    calls = []
+    monkeypatch.setattr(train_module.Prepared, "train_batch",
+                        lambda self, *a: (calls.append(1), poisoned(self, *a))[1])
+    with pytest.raises(FloatingPointError, match="step 6"):
+        run(SPEC)
+    assert _entries(tmp_path) == []

@@ -476,3 +476,54 @@ def test_download_verifies_md5_before_publishing(official, tmp_path, monkeypatch
     ds = vi.load_cifar10("test", data_dir=data_dir)
     assert (data_dir / vi.CIFAR10_ARCHIVE_NAME).read_bytes() == payload
     np.testing.assert_array_equal(ds.labels, _expected(batches, ["test_batch"])[1])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Parallel, resumable decoding into a memory-mapped cache
+
+
+def _many(root, n_per_class=7, classes=("a", "b", "c")):
+    rng = np.random.default_rng(1)
+    for c in classes:
+        for i in range(n_per_class):
+            _png(root / "train" / c / f"{i:03d}.png", rng.integers(0, 256, (6, 5, 3)))
+    return root
+
+
+def test_parallel_decode_equals_in_memory_decode(tmp_path, monkeypatch):
+    root = _many(tmp_path / "f")
+    expected = vi.load_image_folder(root, "train")  # no cache folder: decoded in memory, in this process
+    monkeypatch.setattr(vi, "_DECODE_CHUNK", 4)
+    monkeypatch.setenv("VQLIB_DECODE_WORKERS", "2")
+    decoded = vi.load_image_folder(root, "train", cache_dir=tmp_path / "cache")  # 6 chunks, 2 worker processes
+    np.testing.assert_array_equal(decoded.images, expected.images)
+    np.testing.assert_array_equal(decoded.labels, expected.labels)
+    assert sorted(p.name.split(".", 1)[1] for p in (tmp_path / "cache").iterdir()) == [
+        "images.npy", "json", "labels.npy"]  # no partial or progress file left
+
+
+def test_interrupted_decode_resumes_and_is_never_read_as_complete(tmp_path, monkeypatch):
+    root = _many(tmp_path / "f")
+    expected = vi.load_image_folder(root, "train")
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(vi, "_DECODE_CHUNK", 4)
+    monkeypatch.setenv("VQLIB_DECODE_WORKERS", "1")
+    real_chunk = vi._decode_chunk
+    calls = []
+
+    def chunk_then_die(*args):
+        if len(calls) == 3:
+            raise Interrupted("killed during the 4th chunk")
+        calls.append(args[1])
+        return real_chunk(*args)
+
+    monkeypatch.setattr(vi, "_decode_chunk", chunk_then_die)
+    with pytest.raises(Interrupted):
+        vi.load_image_folder(root, "train", cache_dir=cache)
+    assert not list(cache.glob("*.json")) and not list(cache.glob("*.images.npy"))  # nothing reads as complete
+    assert list(cache.glob("*.partial.npy")) and list(cache.glob("*.progress"))
+    monkeypatch.setattr(vi, "_decode_chunk", real_chunk)
+    decodes = _counting(monkeypatch, "_decode_image")
+    resumed = vi.load_image_folder(root, "train", cache_dir=cache)
+    assert len(decodes) == 21 - 3 * 4  # only the chunks that were not on disk
+    np.testing.assert_array_equal(resumed.images, expected.images)

@@ -141,3 +141,45 @@ def test_pca_basis_finds_the_main_axis_with_a_fixed_sign():
     assert float(coords[:, 0].std()) == pytest.approx(float(x[:, 0].std()), rel=0.02)
     mean_flip, directions_flip = m.pca_basis(-x, 2)
     assert float(directions_flip[0, 0]) > 0  # same sign convention for the mirrored set
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Streaming statistics
+
+
+@pytest.mark.parametrize("rows, dim", [(5000, 8), (700, 3), (2048, 5), (3, 2)])
+def test_streaming_stats_equal_the_whole_set_functions(rows, dim):
+    from vqlib.metrics import StreamingStats, embedding_metrics
+
+    gen = torch.Generator().manual_seed(rows)
+    scales = torch.logspace(0, -3, dim)  # a spread of variances: small singular values matter too
+    x = (torch.randn(rows, dim, generator=gen) * scales + 3.0).float()
+    stream = StreamingStats(rows, dim)
+    for chunk in torch.split(x, 333):  # uneven batches
+        stream.update(chunk)
+    got, exact = stream.result(), embedding_metrics(x)
+    assert got.keys() == exact.keys()
+    assert got["embedding_euclidean_distance"] == exact["embedding_euclidean_distance"]  # the same sample
+    assert got["embedding_components_99"] == exact["embedding_components_99"]
+    for key in ("embedding_cosine_distance", "embedding_effective_rank", "embedding_std"):
+        assert got[key] == pytest.approx(exact[key], rel=1e-10, abs=1e-12), key
+
+
+def test_streaming_stats_degenerate_sets_and_misuse():
+    from vqlib.metrics import StreamingStats
+
+    same = torch.ones(10, 4)
+    stream = StreamingStats(10, 4)
+    stream.update(same[:6])
+    stream.update(same[6:])
+    got = stream.result()
+    assert got["embedding_effective_rank"] == 0.0 and got["embedding_components_99"] == 0
+    assert got["embedding_std"] == 0.0 and got["embedding_euclidean_distance"] == 0.0
+    with pytest.raises(ValueError, match="announced"):
+        StreamingStats(3, 4).update(same[:5])
+    short = StreamingStats(10, 4)
+    short.update(same[:3])
+    with pytest.raises(ValueError, match="saw 3 of 10"):
+        short.result()
+    with pytest.raises(ValueError, match=r"rows \[m, 4\]"):
+        StreamingStats(10, 4).update(torch.ones(2, 3))

@@ -164,3 +164,36 @@ def test_vq_arithmetic_stays_float32_for_bf16_inputs():
     assert out.quantized.dtype == torch.bfloat16
     # Same codes as the float32 lookup of the bf16-rounded inputs (the lookup itself is float32).
     assert torch.equal(out.indices, vq(z.bfloat16().float()).indices)
+
+
+def test_vq_arithmetic_stays_float32_under_bf16_autocast():
+    """On CUDA the encoder and decoder run under bf16 autocast (vqlib.accel); the lookup, statistics and losses
+    must not: distances in bf16 lose codes. CPU autocast exercises the same switch."""
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(512, 16, generator=gen)
+    plain = VectorQuantizer(256, 16, ema=True)
+    plain.initialize(torch.randn(256, 16, generator=gen))
+    autocast = VectorQuantizer(256, 16, ema=True)
+    autocast.initialize(plain.codebook.detach().clone())
+    expected = plain(z)
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        got = autocast(z)
+    assert torch.equal(got.indices, expected.indices)
+    assert torch.equal(autocast.codebook, plain.codebook) and autocast.codebook.dtype == torch.float32
+    assert got.loss.dtype == torch.float32 and got.loss == expected.loss
+
+
+def test_nonfinite_inputs_leave_the_statistics_alone():
+    gen = torch.Generator().manual_seed(0)
+    vq = VectorQuantizer(8, 4, ema=True, dead_code_threshold=0.5)
+    vq.initialize(torch.randn(8, 4, generator=gen))
+    before = {k: v.clone() for k, v in vq.state_dict().items()}
+    z = torch.randn(32, 4, generator=gen)
+    z[3, 1] = float("nan")
+    z[7, 0] = float("inf")
+    vq(z)
+    after = vq.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "a non-finite batch changed the statistics"
+    assert int(vq.nonfinite_batches) == 1
+    vq(torch.randn(32, 4, generator=gen))  # a finite batch updates them again
+    assert not torch.equal(vq.cluster_size, before["cluster_size"]) and torch.isfinite(vq.codebook).all()

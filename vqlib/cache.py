@@ -86,12 +86,16 @@ def digest(*arrays: torch.Tensor | np.ndarray) -> str:
 def spec_payload(spec: Any) -> Any:
     """A (nested) frozen dataclass spec as plain data with *every* field, defaults included, and its type
     name, so that changing a default changes the key. Fields marked ``metadata={"key": False}`` (where to
-    read data, not what the data is) are left out."""
+    read data, not what the data is) are left out. A field added after entries were written is marked
+    ``metadata={"absent": value}``, the value that reproduces the behaviour from before it existed: it is left
+    out only while it holds exactly that value (whatever its default), so older entries still match."""
     if dataclasses.is_dataclass(spec) and not isinstance(spec, type):
         out = {"_type": type(spec).__name__}
         for f in dataclasses.fields(spec):
-            if f.metadata.get("key", True):
-                out[f.name] = spec_payload(getattr(spec, f.name))
+            value = getattr(spec, f.name)
+            if not f.metadata.get("key", True) or ("absent" in f.metadata and value == f.metadata["absent"]):
+                continue
+            out[f.name] = spec_payload(value)
         return out
     if isinstance(spec, (list, tuple)):
         return [spec_payload(v) for v in spec]

@@ -97,6 +97,9 @@ class ImageSpec:
     for ImageNet an ImageFolder root); None reads VQLIB_CIFAR10 / VQLIB_IMAGENET, and for CIFAR-10 without
     either, the official download. It is not part of the run's identity: the cache keys runs by a checksum
     of the pixels, so the same data anywhere gives the same runs.
+
+    ``classes`` keeps a subset of ImageNet's class folders (wnids), e.g. the 100 of ImageNet-100 from a full
+    ImageNet root: ``ImageSpec("imagenet", classes=vqlib.images.read_class_list("imagenet100.txt"))``.
     """
 
     name: str = "cifar10"
@@ -105,6 +108,7 @@ class ImageSpec:
     eval_images: int | None = 1000
     crop_margin: int = 0
     root: str | None = field(default=None, metadata={"key": False})
+    classes: tuple[str, ...] | None = field(default=None, metadata={"absent": None})
 
     def __post_init__(self):
         if self.name not in IMAGE_DATASETS:
@@ -117,6 +121,12 @@ class ImageSpec:
                 raise ValueError(f"{name} must be None (all) or an integer >= 1, got {value!r}")
         if int(self.crop_margin) != self.crop_margin or self.crop_margin < 0:
             raise ValueError(f"crop_margin must be an integer >= 0, got {self.crop_margin!r}")
+        if self.classes is not None:
+            if self.name != "imagenet" or isinstance(self.classes, str) or not self.classes:
+                raise ValueError("classes must be a non-empty list of ImageNet class folder names (wnids), and only "
+                                 f"for name='imagenet'; got {self.classes!r} for {self.name!r} (a file: "
+                                 "vqlib.images.read_class_list(path))")
+            object.__setattr__(self, "classes", tuple(sorted(set(map(str, self.classes)))))
         if self.root is not None and not isinstance(self.root, str):
             object.__setattr__(self, "root", str(self.root))  # accept a Path, keep the spec hashable
 
@@ -127,29 +137,98 @@ class ImageSpec:
 
 @dataclass
 class Prepared:
-    """Tensors for one run. Images are float32 NCHW in [-1, 1]; mixture points are [N, D].
+    """The data of one run, with batches made on demand.
+
+    ``train_data``/``eval_data`` are either image pixels, uint8 NHWC numpy arrays (usually views of a
+    memory-mapped decode cache: a data set larger than RAM costs the process no memory of its own), or float
+    tensors (mixture points [N, D], or images already as float NCHW in [-1, 1]). Batches are gathered from
+    them and turned into float32 NCHW in [-1, 1] on the training device (:meth:`train_batch`,
+    :meth:`eval_batches`); ``train``/``eval`` give a whole split as one float tensor, for small sets and
+    pictures only.
 
     ``identity`` is a checksum of the data's content (what the run cache keys on); ``source`` says in words
     where the data came from (for notebooks and figure captions). ``train_labels``/``eval_labels`` are the
-    mixture component or the image class of every input.
+    mixture component or the image class of every input. ``crop``: training batches take random windows of
+    this size (images stored with a margin); ``eval_data`` is already the centre window.
     """
 
-    train: torch.Tensor
-    eval: torch.Tensor
+    train_data: np.ndarray | torch.Tensor
+    eval_data: np.ndarray | torch.Tensor
     source: str
     identity: str
     train_labels: torch.Tensor | None = None
     eval_labels: torch.Tensor | None = None
     means: torch.Tensor | None = None  # mixture means
-    crop: int | None = None  # training batches take random crops of this size (images stored with a margin)
+    crop: int | None = None
+    _whole: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def num_components(self) -> int | None:
         return None if self.means is None else int(self.means.shape[0])
 
+    @property
+    def num_train(self) -> int:
+        return int(self.train_data.shape[0])
+
+    @property
+    def num_eval(self) -> int:
+        return int(self.eval_data.shape[0])
+
+    def train_inputs(self, index, device: torch.device | str | None = None) -> torch.Tensor:
+        """Training inputs ``index`` (a slice or an index tensor), uncropped, as float on ``device``."""
+        return _inputs(self.train_data, index, device)
+
     def crop_for_training(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """A random ``crop`` window of every image (a no-op for data stored at the model's size)."""
         return batch if self.crop is None else crops.random_crop(batch, self.crop, generator)
+
+    def train_batch(self, index: torch.Tensor, generator: torch.Generator, device) -> torch.Tensor:
+        """The training batch ``index``: gathered, moved to ``device``, randomly cropped, as float."""
+        if isinstance(self.train_data, torch.Tensor):
+            return self.crop_for_training(self.train_data[index.to(self.train_data.device)].to(device), generator)
+        # Gather and crop the uint8 pixels (a quarter of the bytes to move), then convert on the device.
+        pixels = _to_device(torch.from_numpy(self.train_data[index.numpy()]), device).permute(0, 3, 1, 2)
+        return _to_float(self.crop_for_training(pixels, generator))
+
+    def eval_batches(self, batch_size: int, device=None):
+        """The evaluation inputs in order, ``batch_size`` at a time, as float on ``device``."""
+        for start in range(0, self.num_eval, batch_size):
+            yield _inputs(self.eval_data, slice(start, start + batch_size), device)
+
+    @property
+    def train(self) -> torch.Tensor:
+        """The whole training split as one float tensor (uncropped; converted once, then kept)."""
+        if "train" not in self._whole:
+            self._whole["train"] = _inputs(self.train_data, slice(None))
+        return self._whole["train"]
+
+    @property
+    def eval(self) -> torch.Tensor:
+        """The whole evaluation split as one float tensor (converted once, then kept)."""
+        if "eval" not in self._whole:
+            self._whole["eval"] = _inputs(self.eval_data, slice(None))
+        return self._whole["eval"]
+
+
+def _to_float(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 NCHW -> float32 NCHW in [-1, 1], the arithmetic of :func:`vqlib.images.to_tensor`."""
+    return pixels.to(torch.float32).div(127.5).sub(1.0).contiguous()
+
+
+def _to_device(batch: torch.Tensor, device) -> torch.Tensor:
+    from .accel import to_device
+
+    return to_device(batch, device)
+
+
+def _inputs(data: np.ndarray | torch.Tensor, index, device=None) -> torch.Tensor:
+    if isinstance(data, torch.Tensor):
+        index = index if isinstance(index, slice) else torch.as_tensor(index).to(data.device)
+        return data[index].to(device) if device is not None else data[index]
+    index = index if isinstance(index, slice) else torch.as_tensor(index).numpy()
+    pixels = torch.from_numpy(np.array(data[index]))  # a writable copy of just these rows
+    pixels = _to_device(pixels, device) if device is not None else pixels
+    return _to_float(pixels.permute(0, 3, 1, 2))
 
 
 def _limit(array: np.ndarray, n: int | None) -> np.ndarray:
@@ -178,9 +257,9 @@ def load(spec: MixtureSpec | ImageSpec, data_dir=None) -> Prepared:
         source = train_set.source
     else:
         size = spec.resolution + spec.crop_margin
-        eval_set = images.load_imagenet("val", root=spec.root, resolution=size)
+        eval_set = images.load_imagenet("val", root=spec.root, resolution=size, classes=spec.classes)
         if root is not None and (Path(root).expanduser() / "train").is_dir():
-            train_set = images.load_imagenet("train", root=spec.root, resolution=size)
+            train_set = images.load_imagenet("train", root=spec.root, resolution=size, classes=spec.classes)
             source = f"{train_set.source}; evaluation: {eval_set.source}"
         else:  # a root with only a val split (the offline sample): train and evaluate on it
             train_set, source = eval_set, eval_set.source
@@ -188,11 +267,11 @@ def load(spec: MixtureSpec | ImageSpec, data_dir=None) -> Prepared:
     train_labels = _limit(train_set.labels, spec.train_images)
     eval_pixels, eval_labels = _limit(eval_set.images, spec.eval_images), _limit(eval_set.labels, spec.eval_images)
     identity = cache.digest(train_pixels, train_labels, eval_pixels, eval_labels)
-    eval_x = images.to_tensor(eval_pixels)
-    if spec.crop_margin:
-        eval_x = crops.center_crop(eval_x, spec.resolution)
-    return Prepared(images.to_tensor(train_pixels), eval_x, source, identity, torch.as_tensor(train_labels),
-                    torch.as_tensor(eval_labels), crop=spec.resolution if spec.crop_margin else None)
+    if spec.crop_margin:  # evaluation sees the centre window: a view, nothing is copied
+        top = spec.crop_margin // 2  # crops.center_crop's window
+        eval_pixels = eval_pixels[:, top:top + spec.resolution, top:top + spec.resolution]
+    return Prepared(train_pixels, eval_pixels, source, identity, torch.as_tensor(np.asarray(train_labels)),
+                    torch.as_tensor(np.asarray(eval_labels)), crop=spec.resolution if spec.crop_margin else None)
 
 
 # Runs that share data share the tensors. Keyed by the spec *and* where its data is read from at the time

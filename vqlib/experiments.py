@@ -12,19 +12,20 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 import torch
 from tqdm import tqdm
 
+from . import accel, paths
 from . import cache as store
-from . import paths
 from .data import ImageSpec, MixtureSpec, prepare
 from .models import ConvVQVAE, MLPAutoencoder, VQAutoencoder
 from .train import TrainSpec, train
 
 __all__ = ["ModelSpec", "RunSpec", "RunResult", "build_model", "initial_model", "run", "run_many", "run_payload",
-           "run_key", "device", "MODEL_KINDS", "QUANTIZERS"]
+           "run_key", "device", "checkpoint_path", "MODEL_KINDS", "QUANTIZERS"]
 
 MODEL_KINDS = ("mlp", "conv")
 #: vqlib's own layer, or vector-quantize-pytorch's VectorQuantize as the outside reference
@@ -171,18 +172,32 @@ def run(spec: RunSpec, force: bool | None = None, progress: bool | None = None, 
         raise TypeError(f"run() takes a RunSpec, got {type(spec).__name__}")
     data = prepare(spec.data)
     payload = run_payload(spec, data.identity)
+    key = store.entry_key("run", payload)
+    # Long runs checkpoint here and resume from it after a kill; only cached runs do (the key names the run).
+    checkpoint = checkpoint_path(key) if cache else None
+    if checkpoint is not None and store.force_requested(force):
+        checkpoint.unlink(missing_ok=True)  # a forced rerun starts from step 0
 
     def compute() -> dict:
-        model = initial_model(spec).to(device())
+        train_device = device()
+        model = accel.prepare_model(initial_model(spec), train_device)
         start = time.perf_counter()
-        history = train(model, data, spec.train, seed=spec.seed, progress=progress, description=_describe(spec))
+        history = train(model, data, spec.train, seed=spec.seed, progress=progress,
+                        description=f"{_describe(spec)} [{key[:8]}]", checkpoint=checkpoint)
         return {"history": history.to_dict("list"), "source": data.source,
                 "wall_time": time.perf_counter() - start,
-                "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+                "state_dict": {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}}
 
     stored, hit = store.cached("run", payload, compute, force=force, enabled=cache)
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)  # the result is stored: the run is finished
     return RunResult(spec, pd.DataFrame(stored["history"]), stored["state_dict"], stored["source"],
-                     stored["wall_time"], cached=hit, key=store.entry_key("run", payload))
+                     stored["wall_time"], cached=hit, key=key)
+
+
+def checkpoint_path(key: str) -> Path:
+    """Where the run with cache key ``key`` keeps its checkpoint while it trains."""
+    return paths.cache_dir() / "checkpoints" / f"run-{key}.ckpt"
 
 
 def run_many(specs, desc: str = "runs", progress: bool | None = None) -> list[RunResult]:

@@ -44,6 +44,7 @@ __all__ = [
     "load_image_folder",
     "load_imagenet",
     "read_cifar10_archive",
+    "read_class_list",
     "to_tensor",
     "to_uint8",
     "verify_md5",
@@ -78,6 +79,8 @@ _LOSSY_EXTENSIONS = frozenset({".jpg", ".jpeg", ".webp"})
 _CACHE_VERSION = 2
 # Below this many files decoding takes well under a second and a progress bar is just noise.
 _PROGRESS_MIN_FILES = 2000
+# Images per unit of work of the parallel decode (and of its resume bookkeeping).
+_DECODE_CHUNK = 512
 
 _CIFAR10_FIX = (
     "set VQLIB_CIFAR10 to a local copy - an ImageFolder root laid out as "
@@ -190,15 +193,17 @@ def _cache_paths(cache_dir: pathlib.Path, key: str) -> tuple[pathlib.Path, pathl
 
 
 def _cache_load(cache_dir: pathlib.Path | None, key: str) -> tuple[np.ndarray, np.ndarray, dict] | None:
+    """A committed entry: images memory-mapped read-only (the OS pages them in and out, so a data set larger
+    than RAM costs the process no memory of its own), labels read."""
     if cache_dir is None:
         return None
     images_path, labels_path, meta_path = _cache_paths(cache_dir, key)
     try:
         meta = json.loads(meta_path.read_text())
-        images = np.load(images_path, allow_pickle=False)
+        images = np.load(images_path, mmap_mode="r", allow_pickle=False)
         labels = np.load(labels_path, allow_pickle=False)
     except (OSError, ValueError, EOFError):
-        return None  # absent or unreadable: decode again and rewrite
+        return None  # absent, truncated or unreadable: decode again and rewrite
     if (
         list(images.shape) != meta.get("images_shape")
         or images.dtype != np.uint8
@@ -402,6 +407,7 @@ def load_image_folder(
     resolution: int | None = None,
     limit_per_class: int | None = None,
     cache_dir: str | os.PathLike | None = None,
+    classes: Sequence[str] | None = None,
 ) -> ImageSet:
     """Read ``<root>/<split>/<class>/*`` (or ``<root>/<class>/*`` when ``split`` is None).
 
@@ -411,7 +417,12 @@ def load_image_folder(
     folder-by-folder order would keep only the first few classes. With ``resolution`` each image's shorter
     side is resized to it (bicubic) and the centre ``resolution x resolution`` square is kept; without it
     all images must already share one size. ``limit_per_class`` keeps the first files of each class.
-    Decoded arrays are cached in ``cache_dir`` when one is given.
+    ``classes`` keeps only those class folders (e.g. the 100 wnids of ImageNet-100 in a full ImageNet tree);
+    labels are then the positions in the sorted subset.
+
+    Decoded arrays are cached in ``cache_dir`` when one is given, as an uncompressed ``.npy`` that later loads
+    memory-mapped; a large folder is decoded by parallel worker processes (``VQLIB_DECODE_WORKERS``, default
+    one per CPU) and an interrupted decode resumes where it stopped.
     """
     root = pathlib.Path(root).expanduser()
     if resolution is not None and (not isinstance(resolution, int) or resolution <= 0):
@@ -427,7 +438,20 @@ def load_image_folder(
             f"Split folder {base} does not exist (folders in {root}: {available or 'none'}). "
             f"Expected the layout <root>/<split>/<class>/<image files>."
         )
-    classes, files = _list_image_folder(base)
+    found, files = _list_image_folder(base)
+    if classes is not None:
+        wanted = sorted(set(classes))
+        missing = [c for c in wanted if c not in found]
+        if not wanted or missing:
+            raise DataSourceError(
+                f"The class subset names {len(missing)} folder(s) that {base} does not have: "
+                f"{missing[:5]}{' ...' if len(missing) > 5 else ''} (it has {len(found)} class folders). "
+                "Fix: list class folder names (e.g. ImageNet wnids such as n01440764), one per class."
+                if wanted else "The class subset is empty. Fix: list at least one class folder name."
+            )
+        files = [f for c, f in zip(found, files, strict=True) if c in wanted]
+        found = tuple(wanted)
+    classes = found
     if limit_per_class is not None:
         files = [f[:limit_per_class] for f in files]
     n = sum(len(f) for f in files)
@@ -460,30 +484,164 @@ def load_image_folder(
             return _with_lossy(ImageSet(hit[0], hit[1], classes, source), lossy)
 
     labels = np.concatenate([np.full(len(f), i, dtype=np.int64) for i, f in enumerate(files)])
-    paths = [base / c / name for c, f in zip(classes, files, strict=True) for name in f]
+    paths = [str(base / c / name) for c, f in zip(classes, files, strict=True) for name in f]
     order = _interleave_classes(labels)
     labels, paths = labels[order], [paths[i] for i in order]
+    images = _decode_folder(paths, resolution, base, cache_dir, key)
+    if images is None:  # no cache folder, or it cannot be written: decode into memory
+        images = _decode_in_memory(paths, resolution, base)
+        _cache_save(cache_dir, key, images, labels, {"classes": list(classes), "source": str(base)})
+    else:
+        try:
+            _commit_decoded(cache_dir, key, labels, {"classes": list(classes), "source": str(base)})
+        except OSError as exc:  # the images are on disk but uncommitted: usable now, decoded again next time
+            warnings.warn(f"could not write image cache in {cache_dir} ({exc}); continuing without it",
+                          stacklevel=2)
+    return _with_lossy(ImageSet(images, labels, classes, source), lossy)
+
+
+def _progress_bar(total: int, desc: str, unit: str):
     from tqdm import tqdm
 
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, mininterval=1.0,
+                disable=total < _PROGRESS_MIN_FILES or os.environ.get("VQLIB_PROGRESS", "1") == "0")
+
+
+def _size_error(base, first: str, shape, path: str, arr: np.ndarray) -> DataSourceError:
+    return DataSourceError(
+        f"Images in {base} differ in size: {first} is {shape[1]}x{shape[0]} but {path} is "
+        f"{arr.shape[1]}x{arr.shape[0]}. Fix: pass resolution= to resize and centre-crop them to one square size."
+    )
+
+
+def _image_shape(path: pathlib.Path, resolution: int | None) -> tuple[int, int, int]:
+    """The (H, W, 3) an image decodes to, read from its header (no pixel decode)."""
+    if resolution is not None:
+        return (resolution, resolution, 3)
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return _decode_image(path, resolution).shape  # raises the error that names the file
+    return (height, width, 3)
+
+
+def _decode_in_memory(paths: list[str], resolution: int | None, base: pathlib.Path) -> np.ndarray:
     images = None
-    for i, path in enumerate(
-        tqdm(
-            paths, desc=f"decoding {base.name}", unit="img", file=sys.stderr, mininterval=1.0,
-            disable=n < _PROGRESS_MIN_FILES or os.environ.get("VQLIB_PROGRESS", "1") == "0",
-        )
-    ):
-        arr = _decode_image(path, resolution)
-        if images is None:
-            images = np.empty((n, *arr.shape), dtype=np.uint8)  # preallocate: avoids a 2x peak on stack()
-        elif arr.shape != images.shape[1:]:
-            raise DataSourceError(
-                f"Images in {base} differ in size: {paths[0]} is {images.shape[2]}x{images.shape[1]} but "
-                f"{path} is {arr.shape[1]}x{arr.shape[0]}. Fix: pass resolution= to resize and centre-crop "
-                "them to one square size."
-            )
-        images[i] = arr
-    _cache_save(cache_dir, key, images, labels, {"classes": list(classes), "source": str(base)})
-    return _with_lossy(ImageSet(images, labels, classes, source), lossy)
+    with _progress_bar(len(paths), f"decoding {base.name}", "img") as bar:
+        for i, path in enumerate(paths):
+            arr = _decode_image(pathlib.Path(path), resolution)
+            if images is None:
+                images = np.empty((len(paths), *arr.shape), dtype=np.uint8)  # preallocated: no 2x peak
+            elif arr.shape != images.shape[1:]:
+                raise _size_error(base, paths[0], images.shape[1:], path, arr)
+            images[i] = arr
+            bar.update()
+    return images
+
+
+def _decode_chunk(target: str, start: int, paths: list[str], resolution: int | None, shape: tuple) -> int:
+    """Decode ``paths`` into rows ``start:`` of the memory-mapped ``target`` (runs in a worker process)."""
+    out = np.load(target, mmap_mode="r+")
+    for i, path in enumerate(paths):
+        arr = _decode_image(pathlib.Path(path), resolution)
+        if arr.shape != shape:
+            raise _size_error(pathlib.Path(path).parent.parent, "the first image", shape, path, arr)
+        out[start + i] = arr
+    out.flush()  # on disk before the chunk is reported done
+    del out
+    return start
+
+
+def _decode_workers(chunks: int) -> int:
+    wanted = os.environ.get("VQLIB_DECODE_WORKERS")
+    workers = int(wanted) if wanted else (os.cpu_count() or 1)
+    return max(1, min(workers, chunks))
+
+
+def _decode_folder(paths: list[str], resolution: int | None, base: pathlib.Path, cache_dir: pathlib.Path | None,
+                   key: str | None) -> np.memmap | None:
+    """Decode every file into ``<key>.images.npy`` under ``cache_dir``, in parallel worker processes.
+
+    The images go into a memory-mapped ``.partial.npy`` file in chunks of ``_DECODE_CHUNK``; a small progress
+    file lists the chunks already on disk, so a decode interrupted at image 90,000 of 127,000 continues from
+    there. The partial file is only renamed to its final name when every chunk is done, and the entry counts
+    as complete only once its commit marker is written after that (:func:`_commit_decoded`), so a killed
+    decode never reads as a complete one. Returns None when there is no cache folder or it is not writable.
+    """
+    if cache_dir is None:
+        return None
+    images_path, _, _ = _cache_paths(cache_dir, key)
+    partial = images_path.with_name(f"{key}.images.partial.npy")
+    progress = images_path.with_name(f"{key}.images.progress")
+    first_shape = _image_shape(pathlib.Path(paths[0]), resolution)
+    shape = (len(paths), *first_shape)
+    chunks = list(range(0, len(paths), _DECODE_CHUNK))
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        done: set[int] = set()
+        try:
+            state = json.loads(progress.read_text())
+            on_disk = np.load(partial, mmap_mode="r")
+            if state.get("shape") == list(shape) and state.get("chunk") == _DECODE_CHUNK and on_disk.shape == shape:
+                done = set(state["done"])
+            del on_disk
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # nothing to resume from
+        if not done:
+            progress.unlink(missing_ok=True)
+            np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape).flush()
+    except OSError as exc:
+        warnings.warn(f"could not write image cache in {cache_dir} ({exc}); decoding into memory", stacklevel=3)
+        return None
+    todo = [start for start in chunks if start not in done]
+    if done:
+        print(f"resuming the decode of {base}: {len(done)} of {len(chunks)} chunks already on disk", file=sys.stderr)
+
+    def record(start: int) -> None:
+        done.add(start)
+        state = {"shape": list(shape), "chunk": _DECODE_CHUNK, "done": sorted(done)}
+        try:
+            atomic_write(progress, lambda f: f.write(json.dumps(state).encode()))
+        except OSError:  # only resuming needs it: an interrupted decode would then start over
+            pass
+
+    jobs = [(str(partial), start, paths[start:start + _DECODE_CHUNK], resolution, first_shape) for start in todo]
+    workers = _decode_workers(len(jobs))
+    with _progress_bar(len(paths), f"decoding {base.name}", "img") as bar:
+        bar.update(len(paths) - sum(len(job[2]) for job in jobs))
+        if workers == 1:
+            for job in jobs:
+                record(_decode_chunk(*job))
+                bar.update(len(job[2]))
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            # fork on Linux (as torch's DataLoader): workers need only Pillow and numpy, and spawn would
+            # re-import a user's script that lacks a __main__ guard
+            context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                futures = {pool.submit(_decode_chunk, *job): len(job[2]) for job in jobs}
+                for future in as_completed(futures):
+                    record(future.result())
+                    bar.update(futures[future])
+    try:
+        os.replace(partial, images_path)
+    except OSError as exc:
+        warnings.warn(f"could not write image cache in {cache_dir} ({exc}); continuing without it", stacklevel=3)
+        return np.load(partial, mmap_mode="r")
+    progress.unlink(missing_ok=True)
+    return np.load(images_path, mmap_mode="r")
+
+
+def _commit_decoded(cache_dir: pathlib.Path, key: str, labels: np.ndarray, meta: dict) -> None:
+    """Write the labels and then the commit marker of an entry whose images :func:`_decode_folder` wrote."""
+    images_path, labels_path, meta_path = _cache_paths(cache_dir, key)
+    shape = list(np.load(images_path, mmap_mode="r").shape)
+    atomic_write(labels_path, lambda f: np.save(f, labels, allow_pickle=False))
+    record = {**meta, "images_shape": shape}
+    atomic_write(meta_path, lambda f: f.write(json.dumps(record, indent=1).encode()))
 
 
 def _with_lossy(image_set: ImageSet, lossy: bool) -> ImageSet:
@@ -509,9 +667,8 @@ def _check_limit(limit: int | None) -> None:
 def _take(image_set: ImageSet, limit: int | None) -> ImageSet:
     if limit is None or limit >= len(image_set):
         return image_set
-    return ImageSet(
-        image_set.images[:limit].copy(), image_set.labels[:limit].copy(), image_set.classes, image_set.source
-    )
+    # a view: a memory-mapped cache entry stays memory-mapped
+    return ImageSet(image_set.images[:limit], image_set.labels[:limit], image_set.classes, image_set.source)
 
 
 def _interleave_classes(labels: np.ndarray) -> np.ndarray:
@@ -682,10 +839,12 @@ def load_imagenet(
     resolution: int = 64,
     limit_per_class: int | None = None,
     cache_dir: str | os.PathLike | None = None,
+    classes: Sequence[str] | None = None,
 ) -> ImageSet:
     """Load an ImageNet ImageFolder tree ``<root>/<split>/<wnid>/*.JPEG`` at ``resolution x resolution``.
 
     ``root`` defaults to ``$VQLIB_IMAGENET``; ImageNet has no public download, so one of them is required.
+    ``classes`` keeps a subset of wnids (ImageNet-100 from a full ImageNet tree; :func:`read_class_list`).
     Decoded arrays are cached in ``cache_dir`` (default ``<default_data_dir()>/cache``).
     """
     if root is not None:
@@ -709,7 +868,7 @@ def load_imagenet(
         )
     cache_dir = pathlib.Path(cache_dir) if cache_dir is not None else default_data_dir() / "cache"
     folder = load_image_folder(
-        root, split, resolution=resolution, limit_per_class=limit_per_class, cache_dir=cache_dir
+        root, split, resolution=resolution, limit_per_class=limit_per_class, cache_dir=cache_dir, classes=classes
     )
     note = folder.source.split(";", 1)[1] if ";" in folder.source else ""
     return ImageSet(
@@ -719,6 +878,19 @@ def load_imagenet(
         f"ImageNet ImageFolder at {root} (from {origin}), split {split!r}, {len(folder)} images, "
         f"{len(folder.classes)} classes, resized and centre-cropped to {resolution}x{resolution};{note}",
     )
+
+
+def read_class_list(path: str | os.PathLike) -> tuple[str, ...]:
+    """Class folder names from a text file, one per line (``#`` starts a comment), e.g. ImageNet-100's wnids."""
+    path = pathlib.Path(path).expanduser()
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise DataSourceError(f"Cannot read the class list {path}: {exc}. Fix: pass an existing text file.") from exc
+    names = tuple(name for line in lines if (name := line.split("#", 1)[0].strip()))
+    if not names:
+        raise DataSourceError(f"The class list {path} names no classes. Fix: one class folder name per line.")
+    return names
 
 
 # ---------------------------------------------------------------------------------------------------------

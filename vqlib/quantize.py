@@ -170,6 +170,8 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("cluster_size", torch.ones(self.num_codes))
         self.register_buffer("embed_sum", self.codebook.detach().clone())
         self.register_buffer("replaced_codes", torch.zeros((), dtype=torch.long))
+        # batches whose non-finite inputs were kept out of the statistics
+        self.register_buffer("nonfinite_batches", torch.zeros((), dtype=torch.long), persistent=False)
         self.seed = int(seed)
         self._generator: torch.Generator | None = None  # made on first use, on the inputs' device
 
@@ -177,6 +179,19 @@ class VectorQuantizer(nn.Module):
         """Restart the generator that picks dead-code replacements from ``seed``."""
         self.seed = int(seed)
         self._generator = None
+
+    def generator_state(self) -> dict | None:
+        """The dead-code generator's state (for checkpoints); None before its first use."""
+        if self._generator is None:
+            return {"seed": self.seed, "state": None}
+        return {"seed": self.seed, "state": self._generator.get_state(), "device": str(self._generator.device)}
+
+    def set_generator_state(self, state: dict) -> None:
+        """Restore :meth:`generator_state`."""
+        self.manual_seed(state["seed"])
+        if state.get("state") is not None:
+            self._generator = torch.Generator(device=state["device"])
+            self._generator.set_state(state["state"].cpu())
 
     # -- the lookup space ---------------------------------------------------------------------------------
     def embed(self, z: torch.Tensor) -> torch.Tensor:
@@ -208,11 +223,19 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def _update_statistics(self, z: torch.Tensor, indices: torch.Tensor) -> None:
+        # Non-finite inputs must not reach the moving averages: one NaN row would make every statistic, and
+        # through the EMA the whole codebook, NaN for good. Such a batch leaves them unchanged. The choice is
+        # made on the device (torch.where), without a host synchronization; the trainer then stops at the
+        # non-finite loss.
+        finite = torch.isfinite(z).all()
+        self.nonfinite_batches += (~finite).long()
         counts = torch.bincount(indices, minlength=self.num_codes).float()
-        self.cluster_size.mul_(self.decay).add_(counts, alpha=1.0 - self.decay)
+        cluster_size = torch.add(self.cluster_size.mul(self.decay), counts, alpha=1.0 - self.decay)
+        self.cluster_size.copy_(torch.where(finite, cluster_size, self.cluster_size))
         if self.ema:
             sums = torch.zeros_like(self.embed_sum).index_add_(0, indices, z)
-            self.embed_sum.mul_(self.decay).add_(sums, alpha=1.0 - self.decay)
+            embed_sum = torch.add(self.embed_sum.mul(self.decay), sums, alpha=1.0 - self.decay)
+            self.embed_sum.copy_(torch.where(finite, embed_sum, self.embed_sum))
             # Laplace smoothing keeps codes with tiny counts from dividing by ~0.
             total = self.cluster_size.sum()
             smoothed = (self.cluster_size + self.eps) / (total + self.num_codes * self.eps) * total
@@ -222,7 +245,7 @@ class VectorQuantizer(nn.Module):
     @torch.no_grad()
     def _replace_dead_codes(self, z: torch.Tensor) -> None:
         dead = torch.nonzero(self.cluster_size < self.dead_code_threshold).flatten()
-        if dead.numel() == 0:
+        if dead.numel() == 0 or not bool(torch.isfinite(z).all()):  # never revive a code as a NaN
             return
         if self._generator is None or self._generator.device != z.device:
             self._generator = torch.Generator(device=z.device).manual_seed(self.seed)
@@ -242,6 +265,12 @@ class VectorQuantizer(nn.Module):
         zero = z.new_zeros((), dtype=torch.float32)
         if not self.active:
             return VQOutput(z, None, zero, zero, zero)
+        # The lookup, the statistics and the losses stay float32 even inside a caller's bf16 autocast.
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            return self._quantize(z)
+
+    def _quantize(self, z: torch.Tensor) -> VQOutput:
+        zero = z.new_zeros((), dtype=torch.float32)
 
         input_dtype = z.dtype
         z_lookup = self.embed(z)  # float32

@@ -15,21 +15,28 @@ switch and the end) the model is evaluated on the whole evaluation set into a hi
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
+import sys
 import time
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import metrics, paths
+from . import accel, metrics, paths
+from .cache import atomic_write
 from .crops import center_crop
 from .data import Prepared
 from .init import INITIALIZERS, make_codebook
 from .models import VQAutoencoder, reconstruction_loss
+from .quantize import nearest_code
 
-__all__ = ["TrainSpec", "train", "evaluate", "encode_all"]
+__all__ = ["TrainSpec", "train", "evaluate", "encode_all", "NonFiniteLossError", "checkpoint_interval"]
 
 
 @dataclass(frozen=True)
@@ -83,44 +90,111 @@ def encode_all(model: VQAutoencoder, x: torch.Tensor, batch_size: int = 1024):
 
 @torch.no_grad()
 def evaluate(model: VQAutoencoder, data: Prepared, batch_size: int = 1024) -> dict[str, float]:
-    """Every metric of the history table on the whole evaluation set.
+    """Every metric of the history table on the whole evaluation set, streamed batch by batch.
 
-    Code-side metrics (usage, spread, shrinkage, coverage) are NaN while the quantizer is a pass-through:
-    during the continuous phase there is no codebook in use yet.
+    Memory does not grow with the set: usage counts, the code-by-component table and error sums are added up
+    per batch, embedding statistics accumulate in a :class:`vqlib.metrics.StreamingStats` (a d x d scatter
+    matrix and a fixed sample of rows), all on the model's device. The numbers equal the whole-set functions
+    of :mod:`vqlib.metrics` to rounding (tested). Code-side metrics (usage, spread, shrinkage, coverage) are
+    NaN while the quantizer is a pass-through: during the continuous phase there is no codebook in use yet.
     """
-    rows, recon, errors, _ = encode_all(model, data.eval, batch_size)
-    out: dict[str, float] = {"recon_mse": float(errors.double().mean())}
-    embedding_stats = metrics.embedding_metrics(rows)
-    out.update(embedding_stats)
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
     vq = model.quantizer
-    if vq.active:
-        labels = data.eval_labels if data.means is not None else None  # mixture components: coverage
-        lookup = vq.embed(rows.to(vq.codebook.device)).cpu()
-        # Without a projection or normalization the lookup space is the embedding space: reuse its statistics.
-        same_space = torch.equal(lookup, rows)
-        out.update(metrics.codebook_metrics(lookup, vq.codes().cpu(), labels, data.num_components,
-                                            embedding_stats if same_space else None))
-    if data.means is not None:
-        out["reconstruction_coverage"] = metrics.reconstruction_coverage(recon, data.eval_labels, data.means)
+    codes = vq.codes().to(device) if vq.active else None
+    mixture = data.means is not None
+    stats = lookup_stats = None
+    same_space = True
+    error_sum = torch.zeros((), dtype=torch.float64, device=device)
+    distance_sum = torch.zeros((), dtype=torch.float64, device=device)
+    counts = torch.zeros(vq.num_codes, dtype=torch.long, device=device)
+    table = hits = totals = None
+    start = 0
+    for x in data.eval_batches(batch_size, device):
+        with accel.autocast(device):
+            out = model(accel.prepare_input(x))
+        rows, reconstruction = out.embeddings.float(), out.reconstruction.float()
+        error_sum += (reconstruction - x).pow(2).flatten(1).mean(1).double().sum()
+        if stats is None:  # the number of rows is known once one batch shows how many an input gives
+            total_rows = data.num_eval * (rows.shape[0] // x.shape[0])
+            stats = metrics.StreamingStats(total_rows, rows.shape[1], device=device)
+        stats.update(rows)
+        labels = data.eval_labels[start:start + x.shape[0]] if mixture else None
+        if codes is not None:
+            lookup = vq.embed(rows)
+            if lookup_stats is None and start == 0:
+                # Without a projection or normalization the lookup space is the embedding space: reuse its
+                # statistics for the shrinkage ratios instead of accumulating them twice.
+                same_space = torch.equal(lookup, rows)
+                if not same_space:
+                    lookup_stats = metrics.StreamingStats(total_rows, lookup.shape[1], device=device)
+            if lookup_stats is not None:
+                lookup_stats.update(lookup)
+            indices, distances = nearest_code(lookup, codes)
+            counts += torch.bincount(indices, minlength=vq.num_codes)
+            distance_sum += distances.double().sum()
+            if mixture:
+                part = metrics.code_component_table(indices, labels, vq.num_codes, data.num_components)
+                table = part if table is None else table + part
+        if mixture:
+            batch_hits, batch_totals = metrics.reconstruction_hits(reconstruction, labels, data.means)
+            hits = batch_hits if hits is None else hits + batch_hits
+            totals = batch_totals if totals is None else totals + batch_totals
+        start += x.shape[0]
+    model.train(was_training)
+    embedding_stats = stats.result()
+    out = {"recon_mse": float(error_sum) / data.num_eval, **embedding_stats}
+    if codes is not None:
+        n_rows = int(counts.sum())
+        coverage = metrics.coverage_from_table(table.cpu()) if mixture else None
+        out.update(metrics.codebook_metrics_from_usage(
+            counts.double().cpu() / n_rows, codes, float(distance_sum) / n_rows,
+            embedding_stats if same_space else lookup_stats.result(), coverage))
+    if mixture:
+        out["reconstruction_coverage"] = metrics.coverage_from_hits(hits.cpu(), totals.cpu())
     return out
 
 
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or infinite loss; the message names the run, the step and the last checkpoint."""
+
+
+def checkpoint_interval() -> float:
+    """Seconds of training between checkpoints: VQLIB_CHECKPOINT_EVERY (default 300; 0 = after every step)."""
+    value = os.environ.get("VQLIB_CHECKPOINT_EVERY", "300")
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise ValueError(f"VQLIB_CHECKPOINT_EVERY must be a number of seconds >= 0, got {value!r}")
+    return seconds
+
+
 def train(model: VQAutoencoder, data: Prepared, spec: TrainSpec, seed: int = 0, progress: bool | None = None,
-          description: str = "train") -> pd.DataFrame:
+          description: str = "train", checkpoint: str | os.PathLike | None = None) -> pd.DataFrame:
     """Train ``model`` on ``data`` following ``spec``; returns the history table (one row per evaluation).
 
     Deterministic for a given seed: batches, crops, the codebook initializer and dead-code replacement draw
     from generators seeded here. The global random state is left as it was (a layer that draws from it, such
     as vector-quantize-pytorch's, sees it seeded inside a fork). Build the model with
     :func:`vqlib.experiments.initial_model` for seeded weights.
+
+    ``checkpoint``: a file to write the whole training state to every :func:`checkpoint_interval` seconds
+    (atomically) and to resume from when it exists: a run killed and started again ends with the same
+    history, to the last digit, as one never interrupted (the ``wall_time`` column aside). The caller deletes
+    it once the result is stored. A non-finite loss stops training with :class:`NonFiniteLossError`.
     """
     device = next(model.parameters()).device
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        return _train(model, data, spec, seed, progress, description, device)
+        return _train(model, data, spec, seed, progress, description, device,
+                      Path(checkpoint) if checkpoint is not None else None)
 
 
-def _train(model, data, spec, seed, progress, description, device) -> pd.DataFrame:
+def _train(model, data, spec, seed, progress, description, device, checkpoint) -> pd.DataFrame:
+    accel.configure(device)
     batch_gen = torch.Generator().manual_seed(seed)
     init_gen = torch.Generator().manual_seed(seed + 1)
     vq = model.quantizer
@@ -129,9 +203,23 @@ def _train(model, data, spec, seed, progress, description, device) -> pd.DataFra
     vq.active = False  # switched on inside the loop at quantize_from, after the codebook is initialized
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=spec.lr)
     history: list[dict[str, float]] = []
-    n = data.train.shape[0]
-    train_data = data.train.to(device)  # once, not per batch (a no-op on the CPU)
-    start_time = time.perf_counter()
+    running, first_step, elapsed = math.nan, 0, 0.0
+    state = _load_checkpoint(checkpoint, spec, seed, device)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        vq.active = state["active"]
+        batch_gen.set_state(state["batch_gen"])
+        init_gen.set_state(state["init_gen"])
+        if state["vq_generator"] is not None:
+            vq.set_generator_state(state["vq_generator"])
+        _set_global_rng(state["rng"], device)
+        history, running, first_step, elapsed = state["history"], state["running"], state["step"], state["elapsed"]
+    n = data.num_train
+    start_time = time.perf_counter() - elapsed
+    last_saved = time.monotonic()
+    every = checkpoint_interval() if checkpoint is not None else math.inf
+    saved_at: str = "none"
 
     def record(step: int, loss: float) -> None:
         row = {"step": step, "loss": loss, "quantized": vq.active}
@@ -140,9 +228,8 @@ def _train(model, data, spec, seed, progress, description, device) -> pd.DataFra
         history.append(row)
 
     model.train()
-    running = math.nan
-    bar = tqdm(range(spec.steps), desc=description, leave=False, disable=not paths.progress_enabled(progress),
-               mininterval=1.0)
+    bar = tqdm(range(first_step, spec.steps), desc=description, leave=False, initial=first_step, total=spec.steps,
+               disable=not paths.progress_enabled(progress), mininterval=1.0)
     for step in bar:
         if step == spec.quantize_from:
             _switch_on(model, data, spec, init_gen)
@@ -151,18 +238,67 @@ def _train(model, data, spec, seed, progress, description, device) -> pd.DataFra
         if step == 0 or (step % spec.eval_every == 0 and step != spec.quantize_from):
             record(step, running)
         idx = torch.randint(0, n, (min(spec.batch_size, n),), generator=batch_gen)
-        x = data.crop_for_training(train_data[idx.to(device)], batch_gen)
-        out = model(x)
-        loss = reconstruction_loss(out.reconstruction, x) + out.vq_loss
+        x = accel.prepare_input(data.train_batch(idx, batch_gen, device))
+        with accel.autocast(device):
+            out = model(x)
+            loss = reconstruction_loss(out.reconstruction.float(), x) + out.vq_loss
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise NonFiniteLossError(
+                f"run {description!r}: the loss is {value} at step {step} (of {spec.steps}); training stopped and "
+                f"nothing was stored. Last good checkpoint: {saved_at}. Lower the learning rate or look for "
+                "non-finite inputs.")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        value = float(loss.detach())
         running = value if math.isnan(running) else 0.95 * running + 0.05 * value
         if step % 50 == 0:
             bar.set_postfix(loss=f"{running:.4f}", quantized=vq.active)
+        if time.monotonic() - last_saved >= every and step + 1 < spec.steps:
+            _save_checkpoint(checkpoint, spec, seed, device, step + 1, model, optimizer, vq, batch_gen, init_gen,
+                             history, running, time.perf_counter() - start_time)
+            saved_at, last_saved = f"{checkpoint} (step {step + 1})", time.monotonic()
     record(spec.steps, running)
     return pd.DataFrame(history)
+
+
+def _global_rng(device) -> dict:
+    return {"cpu": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+
+def _set_global_rng(state: dict, device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if state["cuda"] is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _save_checkpoint(path, spec, seed, device, step, model, optimizer, vq, batch_gen, init_gen, history, running,
+                     elapsed) -> None:
+    state = {"train": dataclasses.asdict(spec), "seed": seed, "step": step, "model": model.state_dict(),
+             "optimizer": optimizer.state_dict(), "active": vq.active, "batch_gen": batch_gen.get_state(),
+             "init_gen": init_gen.get_state(),
+             "vq_generator": vq.generator_state() if hasattr(vq, "generator_state") else None,
+             "rng": _global_rng(device), "history": history, "running": running, "elapsed": elapsed}
+    atomic_write(path, lambda f: torch.save(state, f))
+
+
+def _load_checkpoint(path, spec, seed, device) -> dict | None:
+    if path is None or not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+        if state["train"] != dataclasses.asdict(spec) or state["seed"] != seed:
+            raise ValueError("it belongs to another training spec or seed")
+    except Exception as error:  # unusable: start from step 0 rather than resume from something else
+        warnings.warn(f"checkpoint {path} is not used ({type(error).__name__}: {error}); training from step 0",
+                      stacklevel=3)
+        return None
+    for key in ("batch_gen", "init_gen"):
+        state[key] = state[key].cpu()
+    state["rng"]["cpu"] = state["rng"]["cpu"].cpu()
+    print(f"resuming from {path} at step {state['step']}", file=sys.stderr)
+    return state
 
 
 @torch.no_grad()
@@ -174,14 +310,15 @@ def _switch_on(model: VQAutoencoder, data: Prepared, spec: TrainSpec, gen: torch
         return
     embeddings = None
     if INITIALIZERS[spec.codebook_init]:
-        pick = torch.randperm(data.train.shape[0], generator=gen)
+        pick = torch.randperm(data.num_train, generator=gen)
         # Enough inputs for init_samples token rows. An image gives one row per latent position of the
         # *cropped* input the model trains on, so count rows on a cropped one.
         device = vq.codebook.device
-        first = data.train[:1] if data.crop is None else center_crop(data.train[:1], data.crop)
+        first = data.train_inputs(slice(0, 1))
+        first = first if data.crop is None else center_crop(first, data.crop)
         rows_per_input = model.vectors(model.encode(first.to(device))).shape[0]
         n_inputs = -(-spec.init_samples // rows_per_input)
-        sample = data.crop_for_training(data.train[pick[:n_inputs]], gen)
+        sample = data.crop_for_training(data.train_inputs(pick[:n_inputs]), gen)
         rows, _, _, _ = encode_all(model, sample, spec.eval_batch_size)
         # One image gives many token rows: keep a random init_samples of them.
         rows = rows[torch.randperm(rows.shape[0], generator=gen)[: spec.init_samples]]
