@@ -24,7 +24,7 @@ ifneq ($(wildcard $(SHARED_DATA)/imagenet-sample-256.tar),)
 export VQLIB_IMAGENET ?= $(CURDIR)/data/imagenet-sample-256
 endif
 
-.PHONY: help setup data figures test unit sync lab bench lint clean distclean
+.PHONY: help setup data figures test unit sync lab bench bench-memory gpu-check lint clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -64,6 +64,12 @@ lab: setup data ## open the notebooks in JupyterLab
 
 bench: setup ## VQ layer speed and memory against vector-quantize-pytorch
 	$(PY) benchmarks/bench_vq.py
+
+bench-memory: setup ## peak process memory of a 128x128 training run on 2,000 vs 20,000 generated images
+	$(PY) benchmarks/bench_memory.py
+
+gpu-check: setup data ## paper-scale code path for a few minutes on the GPU: steps/s, memory, projected hours
+	$(PY) -m vqlib.gpu_check $(GPU_CHECK_ARGS)
 
 lint: setup ## ruff over the library, tests, tools and notebooks
 	$(VENV)/bin/ruff check vqlib tests tools benchmarks notebooks

@@ -2,13 +2,17 @@
 
 - ``smoke``: seconds per notebook on two CPU cores; what the notebook tests run;
 - ``default``: what ``make figures`` runs on a laptop CPU (minutes per notebook);
-- ``paper``: paper-sized runs for one GPU (hours).
+- ``paper``: paper-sized runs for one GPU (hours): ImageNet-100 at 128 x 128 with 16 x 16 tokens and
+  K = 16,384, channel width 64, the CIFAR-10 codebook sweep up to 2^14 (the README's paper-scale section
+  lists what the paper does not specify and what was chosen);
+- ``gpu``: a few minutes on one GPU through the paper-scale code path (``make gpu-check``), not a study.
 
 A scale only changes sizes, step counts and seed counts, never which code runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -35,6 +39,8 @@ class Scale:
     eval_images: int
     imagenet_resolution: int
     image_codebook_sizes: tuple[int, ...]
+    image_channels: int  # channel width of the image tokenizers (the paper's: 64)
+    imagenet_codebook_size: int  # K of the ImageNet tokenizer (the paper's: 16,384)
     # token priors and generation (notebook 04)
     prior_steps: int
     prior_dim: int
@@ -47,21 +53,30 @@ SCALES: dict[str, Scale] = {
     "smoke": Scale("smoke", seeds=1, mixture_steps=60, mixture_batch=256, mixture_eval_every=30,
                    mixture_points_per_component=100, sweep_points=1000, sweep_steps=40, image_seeds=1, image_steps=8,
                    image_batch=16, image_eval_every=4, cifar_train_images=256, eval_images=64, imagenet_resolution=32,
-                   image_codebook_sizes=(16, 64), prior_steps=10, prior_dim=32, prior_depth=1,
+                   image_codebook_sizes=(16, 64), image_channels=32,
+                   imagenet_codebook_size=256, prior_steps=10, prior_dim=32, prior_depth=1,
                    generated_samples=32, classifier_steps=5),
     "default": Scale("default", seeds=3, mixture_steps=1500, mixture_batch=512, mixture_eval_every=100,
                      mixture_points_per_component=1000, sweep_points=5000, sweep_steps=700,
                      image_seeds=2, image_steps=600, image_batch=64,
                      image_eval_every=100, cifar_train_images=20000, eval_images=500, imagenet_resolution=64,
-                     image_codebook_sizes=(64, 256, 1024, 4096), prior_steps=600, prior_dim=64, prior_depth=2,
+                     image_codebook_sizes=(64, 256, 1024, 4096), image_channels=32,
+                     imagenet_codebook_size=256, prior_steps=600, prior_dim=64, prior_depth=2,
                      generated_samples=500, classifier_steps=400),
     "paper": Scale("paper", seeds=3, mixture_steps=10000, mixture_batch=1024, mixture_eval_every=250,
                    mixture_points_per_component=1000, sweep_points=10000, sweep_steps=5000,
                    image_seeds=2, image_steps=40000, image_batch=128,
                    image_eval_every=2000, cifar_train_images=None, eval_images=10000, imagenet_resolution=128,
-                   image_codebook_sizes=(64, 256, 1024, 4096, 8192, 16384), prior_steps=20000, prior_dim=256,
+                   image_codebook_sizes=(64, 256, 1024, 4096, 8192, 16384),
+                   image_channels=64, imagenet_codebook_size=16384, prior_steps=20000, prior_dim=256,
                    prior_depth=8, generated_samples=10000, classifier_steps=5000),
 }
+
+
+# make gpu-check: the paper-scale code path (full CIFAR-10, K up to 16,384, 128 px ImageNet, 10,000-image
+# evaluation) at a few thousand steps; the notebooks are not run at it.
+SCALES["gpu"] = dataclasses.replace(SCALES["paper"], name="gpu", seeds=1, image_seeds=1, image_steps=2000,
+                                    image_eval_every=1000, image_codebook_sizes=(1024, 16384))
 
 
 def get_scale(name: str | None = None) -> Scale:

@@ -17,7 +17,8 @@ from ..train import TrainSpec
 
 __all__ = ["paper_mixture", "big_mixture", "SMALL_MIXTURE_MODEL", "BIG_MIXTURE_MODEL", "mixture_train",
            "mixture_sweep_train", "cifar", "imagenet", "CIFAR_MODEL", "IMAGENET_MODEL", "image_train",
-           "image_sweep_train", "endpoints_only", "mixture_base", "big_mixture_base", "cifar_base", "imagenet_base"]
+           "image_sweep_train", "endpoints_only",
+           "cifar_model", "imagenet_model", "mixture_base", "big_mixture_base", "cifar_base", "imagenet_base"]
 
 #: K and d on the paper's 10-component mixture
 SMALL_MIXTURE_MODEL = ModelSpec(num_codes=32, latent_dim=8)
@@ -97,11 +98,23 @@ def big_mixture_base(scale=None, model: ModelSpec | None = None, train: TrainSpe
     return RunSpec(big_mixture(scale), model or BIG_MIXTURE_MODEL, train or mixture_train(scale))
 
 
+def cifar_model(scale=None) -> ModelSpec:
+    """:data:`CIFAR_MODEL` at the scale's channel width (the paper's 64 at the paper scale)."""
+    return dataclasses.replace(CIFAR_MODEL, channels=_scale(scale).image_channels)
+
+
+def imagenet_model(scale=None) -> ModelSpec:
+    """:data:`IMAGENET_MODEL` at the scale's width and K (the paper's 64 channels and K = 16,384 at the paper
+    scale: 128 x 128 images, 16 x 16 tokens)."""
+    s = _scale(scale)
+    return dataclasses.replace(IMAGENET_MODEL, channels=s.image_channels, num_codes=s.imagenet_codebook_size)
+
+
 def cifar_base(scale=None, root: str | None = None, model: ModelSpec | None = None,
                train: TrainSpec | None = None) -> RunSpec:
-    return RunSpec(cifar(scale, root), model or CIFAR_MODEL, train or image_train(scale))
+    return RunSpec(cifar(scale, root), model or cifar_model(scale), train or image_train(scale))
 
 
 def imagenet_base(scale=None, root: str | None = None, model: ModelSpec | None = None,
                   train: TrainSpec | None = None) -> RunSpec:
-    return RunSpec(imagenet(scale, root), model or IMAGENET_MODEL, train or image_train(scale))
+    return RunSpec(imagenet(scale, root), model or imagenet_model(scale), train or image_train(scale))
