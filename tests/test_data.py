@@ -132,3 +132,14 @@ def test_new_spec_fields_keep_old_cache_keys():
 
     assert "classes" not in spec_payload(ImageSpec())
     assert spec_payload(ImageSpec("imagenet", classes=["b", "a"]))["classes"] == ["a", "b"]
+
+
+def test_imagenet_class_list_from_the_environment(tmp_path, monkeypatch):
+    from vqlib.studies import settings
+
+    path = tmp_path / "imagenet100.txt"
+    path.write_text("n02\nn01\n")
+    monkeypatch.setenv("VQLIB_IMAGENET_CLASSES", str(path))
+    assert settings.imagenet("smoke").classes == ("n01", "n02")
+    monkeypatch.delenv("VQLIB_IMAGENET_CLASSES")
+    assert settings.imagenet("smoke").classes is None

@@ -40,7 +40,8 @@ from vqlib import paths  # noqa: E402
 VERSIONED = ("torch", "numpy", "pandas", "matplotlib", "pillow", "vector-quantize-pytorch", "papermill", "jupytext",
              "ipykernel")
 #: environment settings that choose the data, the device or the run cache's behaviour
-SETTINGS = ("VQLIB_CIFAR10", "VQLIB_IMAGENET", "VQLIB_DEVICE", "VQLIB_DATA", "VQLIB_FIGURES")
+SETTINGS = ("VQLIB_CIFAR10", "VQLIB_IMAGENET", "VQLIB_IMAGENET_CLASSES", "VQLIB_DEVICE", "VQLIB_PRECISION",
+            "VQLIB_DATA", "VQLIB_FIGURES")
 
 
 def strip_volatile_metadata(path: Path, keep_injected: bool) -> None:

@@ -9,9 +9,11 @@ sections).
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from ..data import ImageSpec, MixtureSpec
 from ..experiments import ModelSpec, RunSpec
+from ..images import read_class_list
 from ..scales import Scale, get_scale
 from ..train import TrainSpec
 
@@ -67,10 +69,15 @@ def cifar(scale=None, root: str | None = None) -> ImageSpec:
 
 
 def imagenet(scale=None, root: str | None = None) -> ImageSpec:
-    """ImageNet at ``imagenet_resolution`` with a margin of an eighth for random training crops."""
+    """ImageNet at ``imagenet_resolution`` with a margin of an eighth for random training crops.
+
+    VQLIB_IMAGENET_CLASSES, a text file of wnids (one per line), keeps those classes of the root: ImageNet-100
+    from a full ImageNet tree without changing code."""
     s = _scale(scale)
+    class_list = os.environ.get("VQLIB_IMAGENET_CLASSES")
     return ImageSpec("imagenet", resolution=s.imagenet_resolution, train_images=None, eval_images=s.eval_images,
-                     crop_margin=s.imagenet_resolution // 8, root=root)
+                     crop_margin=s.imagenet_resolution // 8, root=root,
+                     classes=read_class_list(class_list) if class_list else None)
 
 
 def image_train(scale=None) -> TrainSpec:
