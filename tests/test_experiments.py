@@ -186,14 +186,14 @@ def test_a_nonfinite_run_writes_no_cache_entry(tmp_path, monkeypatch):
     from vqlib import train as train_module
 
     real_batch = train_module.Prepared.train_batch
-
-    def poisoned(self, index, generator, device):
-        batch = real_batch(self, index, generator, device)
-        return batch * float("inf") if generator.initial_seed() == 0 and len(calls) == 7 else batch
-
     calls = []
-    monkeypatch.setattr(train_module.Prepared, "train_batch",
-                        lambda self, *a: (calls.append(1), poisoned(self, *a))[1])
+
+    def poisoned(self, index, generator, device):  # the 7th batch (step 6) is infinite
+        calls.append(1)
+        batch = real_batch(self, index, generator, device)
+        return batch * float("inf") if len(calls) == 7 else batch
+
+    monkeypatch.setattr(train_module.Prepared, "train_batch", poisoned)
     with pytest.raises(FloatingPointError, match="step 6"):
         run(SPEC)
     assert _entries(tmp_path) == []

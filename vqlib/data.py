@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from . import cache, crops, images
+from .accel import to_device
 
 __all__ = ["GaussianMixture", "make_gaussian_mixture", "MixtureSpec", "ImageSpec", "Prepared", "load", "prepare",
            "forget_prepared", "IMAGE_DATASETS"]
@@ -187,7 +188,7 @@ class Prepared:
         if isinstance(self.train_data, torch.Tensor):
             return self.crop_for_training(self.train_data[index.to(self.train_data.device)].to(device), generator)
         # Gather and crop the uint8 pixels (a quarter of the bytes to move), then convert on the device.
-        pixels = _to_device(torch.from_numpy(self.train_data[index.numpy()]), device).permute(0, 3, 1, 2)
+        pixels = to_device(torch.from_numpy(self.train_data[index.numpy()]), device).permute(0, 3, 1, 2)
         return _to_float(self.crop_for_training(pixels, generator))
 
     def eval_batches(self, batch_size: int, device=None):
@@ -215,19 +216,13 @@ def _to_float(pixels: torch.Tensor) -> torch.Tensor:
     return pixels.to(torch.float32).div(127.5).sub(1.0).contiguous()
 
 
-def _to_device(batch: torch.Tensor, device) -> torch.Tensor:
-    from .accel import to_device
-
-    return to_device(batch, device)
-
-
 def _inputs(data: np.ndarray | torch.Tensor, index, device=None) -> torch.Tensor:
     if isinstance(data, torch.Tensor):
         index = index if isinstance(index, slice) else torch.as_tensor(index).to(data.device)
         return data[index].to(device) if device is not None else data[index]
     index = index if isinstance(index, slice) else torch.as_tensor(index).numpy()
     pixels = torch.from_numpy(np.array(data[index]))  # a writable copy of just these rows
-    pixels = _to_device(pixels, device) if device is not None else pixels
+    pixels = to_device(pixels, device) if device is not None else pixels
     return _to_float(pixels.permute(0, 3, 1, 2))
 
 

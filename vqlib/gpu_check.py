@@ -74,7 +74,6 @@ def measure(spec: RunSpec) -> dict:
     history = train(model, data, spec.train, seed=spec.seed, progress=True, description="gpu-check")
     accel.synchronize(where)
     total = time.perf_counter() - start
-    accel.synchronize(where)
     eval_start = time.perf_counter()
     evaluate(model, data, spec.train.eval_batch_size)
     accel.synchronize(where)

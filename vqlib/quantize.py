@@ -191,7 +191,7 @@ class VectorQuantizer(nn.Module):
         self.manual_seed(state["seed"])
         if state.get("state") is not None:
             self._generator = torch.Generator(device=state["device"])
-            self._generator.set_state(state["state"].cpu())
+            self._generator.set_state(state["state"])
 
     # -- the lookup space ---------------------------------------------------------------------------------
     def embed(self, z: torch.Tensor) -> torch.Tensor:

@@ -204,7 +204,7 @@ def _train(model, data, spec, seed, progress, description, device, checkpoint) -
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=spec.lr)
     history: list[dict[str, float]] = []
     running, first_step, elapsed = math.nan, 0, 0.0
-    state = _load_checkpoint(checkpoint, spec, seed, device)
+    state = _load_checkpoint(checkpoint, spec, seed)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -283,20 +283,18 @@ def _save_checkpoint(path, spec, seed, device, step, model, optimizer, vq, batch
     atomic_write(path, lambda f: torch.save(state, f))
 
 
-def _load_checkpoint(path, spec, seed, device) -> dict | None:
+def _load_checkpoint(path, spec, seed) -> dict | None:
     if path is None or not path.exists():
         return None
     try:
-        state = torch.load(path, map_location=device, weights_only=False)
+        # on the CPU: generator states must be CPU tensors; load_state_dict moves weights and Adam's moments
+        state = torch.load(path, map_location="cpu", weights_only=False)
         if state["train"] != dataclasses.asdict(spec) or state["seed"] != seed:
             raise ValueError("it belongs to another training spec or seed")
     except Exception as error:  # unusable: start from step 0 rather than resume from something else
         warnings.warn(f"checkpoint {path} is not used ({type(error).__name__}: {error}); training from step 0",
                       stacklevel=3)
         return None
-    for key in ("batch_gen", "init_gen"):
-        state[key] = state[key].cpu()
-    state["rng"]["cpu"] = state["rng"]["cpu"].cpu()
     print(f"resuming from {path} at step {state['step']}", file=sys.stderr)
     return state
 
