@@ -25,7 +25,8 @@
 # k-means on the untrained encoder's outputs at step 0 and EMA updates; **early normal** (N(0, 1) codebook)
 # and **early uniform** (U(−1/K, 1/K)), both trained by the codebook loss; **deferred** — continuous for the
 # first third of the steps, then k-means on the trained encoder's outputs, EMA. Same step budget for all.
-# All metrics are over the whole evaluation set (held-out images), one token per latent position.
+# All metrics are over the whole evaluation set, one token per latent position: CIFAR-10's held-out test images;
+# for the offline ImageNet stand-in, the same 1,000 images it trains on (it has no other split).
 
 # %% tags=["parameters"]
 import os
@@ -41,7 +42,7 @@ import numpy as np
 import torch
 
 from vqlib import paths
-from vqlib.plotting import curve_grid, image_grid, plot_curves, plot_sweep, plt, save_figure, show
+from vqlib.plotting import curve_grid, finish, image_grid, plot_curves, plot_sweep, plt, save_figure, show
 from vqlib.studies import (
     ARMS,
     BASELINE,
@@ -86,8 +87,8 @@ panels = [("utilization", "utilization"), ("perplexity", "perplexity"),
           ("code_cosine_distance", "code spread (cos.)"), ("recon_mse", "reconstruction MSE")]
 fig, axes = curve_grid({name: arms.histories("arm_label", dataset=name) for name in datasets}, panels, COLORS,
                        log_y=("recon_mse",), panel_size=(4, 3.1), legend_size=7)
-fig.suptitle(f"Usage over training, K={codebook_size}, d={datasets['CIFAR-10'].base.model.latent_dim}", y=1.01)
-fig.tight_layout()
+finish(fig, f"Usage over training, K={codebook_size}, d={datasets['CIFAR-10'].base.model.latent_dim}",
+       legend_from=axes[0, 0])
 show(save_figure(fig, "02_usage_over_training", "; ".join(SOURCES.values()) + "; seeds: "
                  + ", ".join(f"{'CIFAR' if n == 'CIFAR-10' else n} {ds.seeds}" for n, ds in datasets.items()), S.name))
 
@@ -116,7 +117,7 @@ arms.table.groupby(["dataset", "arm_label"], sort=False)[["utilization", "perple
 # %% [markdown]
 # ## 2 · Sorted code usage at the end of training
 #
-# Usage p_k of every code over the held-out set, sorted from most to least used (log scale; dead codes are
+# Usage p_k of every code over the evaluation set, sorted from most to least used (log scale; dead codes are
 # not drawn). A flat curve is a well-used codebook; a short steep one is a collapsed codebook.
 
 # %%
@@ -128,7 +129,10 @@ for row, (name, ds) in enumerate(datasets.items()):
         usage = views.sorted_usage(result, ds.data.eval)
         used = usage[usage > 0]
         # one filled step outline, not a bar per code: the same picture, drawn in a fraction of the time
-        axes[row, col].stairs(used, np.arange(len(used) + 1), fill=True, color="C0" if arm_id == DEFERRED else "C3")
+        color = ARMS[arm_id].family_color
+        axes[row, col].stairs(used, np.arange(len(used) + 1), fill=True, color=color)
+        if len(used) <= 5:  # a step one code wide is invisible: mark each used code
+            axes[row, col].plot(np.arange(len(used)) + 0.5, used, "o", ms=7, color=color, clip_on=False)
         axes[row, col].set_yscale("log")
         axes[row, col].set_xlim(0, codebook_size)
         axes[row, col].set_title(f"{name} · {ARMS[arm_id].label}", fontsize=8)
@@ -136,7 +140,7 @@ for row, (name, ds) in enumerate(datasets.items()):
                             f"{len(used)}/{codebook_size} used\nperplexity {result.final['perplexity']:.0f}",
                             transform=axes[row, col].transAxes, ha="right", va="top", fontsize=7)
         axes[row, col].set_xlabel("code rank")
-    axes[row, 0].set_ylabel("usage p_k")
+    axes[row, 0].set_ylabel("usage $p_k$")
 fig.tight_layout()
 show(save_figure(fig, "02_usage_histograms", "; ".join(SOURCES.values()) + "; seed 0", S.name))
 
@@ -161,11 +165,8 @@ size_table = sizes.table
 fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
 for ax, metric in zip(axes, ["recon_mse", "perplexity", "utilization", "code_cosine_distance"]):
     plot_sweep(ax, size_table, "K", metric, group="arm_label", logx=True, colors=COLORS)
-    ax.set_xscale("log", base=2)
 axes[1].set_yscale("log", base=2)
-axes[0].legend(fontsize=7)
-fig.suptitle(f"Codebook size, CIFAR-10, {S.image_steps} steps")
-fig.tight_layout()
+finish(fig, f"Codebook size, CIFAR-10, {S.image_steps} steps", legend_from=axes[0])
 show(save_figure(fig, "02_codebook_size", SOURCES["CIFAR-10"] + "; seed 0", S.name))
 size_table[["K", "arm_label", "recon_mse", "perplexity", "utilization", "dead_codes", "code_cosine_distance"]].round(4)
 
@@ -175,8 +176,10 @@ size_table[["K", "arm_label", "recon_mse", "perplexity", "utilization", "dead_co
 # perplexity grows only from 24 to 39 and its utilization falls to 3 % at K = 4,096, while deferral's perplexity
 # keeps growing (to about 1,580 at K = 4,096) and its reconstruction error keeps falling (0.022). **Agrees** that
 # early quantization stops benefiting from more codes; **disagrees** on where: here the baseline is behind from
-# K = 64 on, not only beyond 2^12, and its perplexity is nearly flat from the start rather than after 2^13. Our
-# runs are 600 steps on 20,000 images (the paper trains far longer), one seed.
+# K = 64 on, not only beyond 2^12, and its perplexity is nearly flat from the start rather than after 2^13. (The
+# claims table's row "baseline perplexity at K=4096 vs K=64" agrees in direction only: it does grow, 1.6x, while
+# K grew 64x and deferral's perplexity 29x.) Our runs are 600 steps on 20,000 images (the paper trains far
+# longer), one seed.
 
 # %% [markdown]
 # ## 4 · Encoder capacity (CIFAR-10)
@@ -196,9 +199,7 @@ for row, knob in enumerate(["channels", "res blocks"]):
         plot_sweep(ax, capacity_table[capacity_table.knob == knob], "value", metric, group="arm_label", ylabel=label,
                    colors=COLORS)
         ax.set_xlabel(knob)
-axes[0, 0].legend(fontsize=7)
-fig.suptitle(f"Encoder capacity, CIFAR-10, K={codebook_size}")
-fig.tight_layout()
+finish(fig, f"Encoder capacity, CIFAR-10, K={codebook_size}", legend_from=axes[0, 0])
 show(save_figure(fig, "02_capacity", SOURCES["CIFAR-10"] + "; seed 0", S.name))
 capacity_table[["knob", "value", "arm_label", "embedding_effective_rank", "embedding_euclidean_distance", "recon_mse",
                 "utilization"]].round(4)
@@ -232,7 +233,6 @@ for ax in axes[:2]:
     ax.axhline(1.0, ls=":", color="0.5", lw=1)
 axes[0].set_ylabel("codebook / embedding spread")
 axes[1].set_ylabel("codebook / embedding effective rank")
-axes[0].legend(fontsize=6)
 for ax, arm_id in zip(axes[2:], (BASELINE, DEFERRED)):
     view = views.codebook_view(arms.select(dataset="CIFAR-10", arm=arm_id, seed=0).results[0],
                                datasets["CIFAR-10"].data.eval, max_points=3000)
@@ -242,7 +242,7 @@ for ax, arm_id in zip(axes[2:], (BASELINE, DEFERRED)):
     ax.scatter(xy[used, 0], xy[used, 1], s=6, c="k", lw=0, label=f"used ({view.num_used})")
     ax.set_title(f"CIFAR-10 · {ARMS[arm_id].label}: PCA of embeddings and codes", fontsize=8)
     ax.legend(fontsize=6, loc="lower right")
-fig.tight_layout()
+finish(fig, legend_from=axes[0], fontsize=7)
 show(save_figure(fig, "02_shrinkage", "; ".join(SOURCES.values()) + "; seed 0 in the PCA views", S.name))
 
 # %% [markdown]
@@ -276,7 +276,7 @@ for ax, (name, ds) in zip(axes[:, 0], datasets.items()):
     ax.grid(False)
     ax.set_title(name)
 fig.tight_layout()
-show(save_figure(fig, "02_reconstructions", "; ".join(SOURCES.values()) + "; held-out images, seed 0", S.name))
+show(save_figure(fig, "02_reconstructions", "; ".join(SOURCES.values()) + "; evaluation images, seed 0", S.name))
 
 # %% [markdown]
 # **Here:** at this short budget both tokenizers give blurry reconstructions; deferral's are
@@ -302,9 +302,13 @@ show(save_figure(fig, "02_reconstructions", "; ".join(SOURCES.values()) + "; hel
 # %% [markdown]
 # ## Claims against measurements
 #
-# Final evaluation, n values on each side (one per seed); the verdict is computed by the rule every notebook
-# shares (`vqlib.studies.claims`): the direction of the means ("equal" within 5 %), *inconclusive* where a seed
-# points the other way.
+# Final evaluation: n values on each side (one per seed), the means, the effect (the ratio of the means, or their difference where a value is not positive) with
+# an interval - a bootstrap 95 % interval over seeds from 5 seeds per side on, below that the min-max of the
+# per-seed effects (the `interval` column says which; one value per side is a point) - and the verdict by the rule
+# every notebook shares (`vqlib.studies.claims`): *agrees* when the whole interval lies beyond the 5 % equality
+# band on the paper's side, *disagrees* when it lies on the band or on the other side, *inconclusive* when it
+# straddles the band's edge. With 2 or 3 seeds a min-max interval says little about the spread a reader should
+# expect; rows with n = 1 rest on a single run.
 
 # %%
 claims = claims_table(real_images.claims(arms, sizes, capacity))

@@ -39,7 +39,7 @@ import numpy as np
 
 from vqlib import paths
 from vqlib.data import prepare
-from vqlib.plotting import curve_grid, plot_sweep, plt, save_figure, show
+from vqlib.plotting import curve_grid, finish, plot_sweep, plt, save_figure, show
 from vqlib.studies import ARMS, COLORS, begin, claims_table, fixes, run_cases
 
 S = begin(scale)  # the scale, the house style, tables that show whole sentences
@@ -79,8 +79,7 @@ for row, dataset in enumerate(fixes.DATASETS):
     for ax, (metric, label) in zip(axes[row], panels):
         plot_sweep(ax, timing[timing.dataset == dataset], "T_c %", metric, ylabel=f"{dataset}: {label}")
     axes[row, 3].set_yscale("log")
-fig.suptitle("Length of the continuous phase (same total steps)")
-fig.tight_layout()
+finish(fig, "Length of the continuous phase (same total steps)")
 show(save_figure(fig, "03_defer_fraction", f"{mixture.num_components}-component mixture, D={mixture.dim}; "
                  f"{cifar_source.split(',')[0]}", S.name))
 
@@ -117,12 +116,17 @@ for row, dataset in enumerate(fixes.DATASETS):
         ax.hlines(y, stats["min"], stats["max"], color="k", lw=1)
         ax.set_yticks(y, [ticks[a] for a in arm_ids], fontsize=7)
         ax.set_title(f"{dataset}: {label}", fontsize=9)
-        if metric in ("perplexity", "shrinkage_euclidean"):
-            ax.set_xscale("log")
+        if metric in ("perplexity", "shrinkage_euclidean", "recon_mse"):
+            ax.set_xscale("log")  # linear axes hid every deferred bar beside early normal's
+            ax.xaxis.set_minor_formatter(plt.NullFormatter())
         if metric == "shrinkage_euclidean":
             ax.axvline(1.0, ls=":", color="0.3", lw=1)
 axes[0, 0].invert_yaxis()  # the y axis is shared: invert once, to list the arms top to bottom
-fig.tight_layout()
+families = {"early quantization": "early", "deferred quantization": "deferred", "outside reference": "reference"}
+for name, family in families.items():
+    axes[0, 0].barh([0], [0], color=next(ARMS[a].family_color for a in arm_ids if ARMS[a].family == family),
+                    alpha=0.8, label=name)
+finish(fig, legend_from=axes[0, 0])
 show(save_figure(fig, "03_arms", f"{mixture.num_components}-component mixture (seeds {fixes.seeds('mixture', S)}); "
                  f"{cifar_source.split(',')[0]} (seeds {fixes.seeds('CIFAR-10', S)})", S.name))
 
@@ -149,12 +153,14 @@ show(save_figure(fig, "03_arms", f"{mixture.num_components}-component mixture (s
 # ## 3 · Over training: the main arms
 
 # %%
-panels = [("utilization", "utilization"), ("shrinkage_euclidean", "codebook / embedding spread"),
+panels = [("utilization", "utilization"), ("shrinkage_euclidean", "codebook /\nembedding spread"),
           ("recon_mse", "reconstruction MSE")]
 main = {dataset: {ARMS[a].label: runs.histories("arm", dataset=dataset)[a] for a in fixes.MAIN_ARMS}
         for dataset in fixes.DATASETS}
-fig, axes = curve_grid(main, panels, COLORS, log_y=("recon_mse",), panel_size=(13 / 3, 3), legend_size=7)
-fig.tight_layout()
+# log scale for the spread ratio: early normal's codebook is 5-90x wider than the embeddings, the others 0.1-1x
+fig, axes = curve_grid(main, panels, COLORS, log_y=("recon_mse", "shrinkage_euclidean"),
+                       unit_line=("shrinkage_euclidean",), panel_size=(13 / 3, 3))
+finish(fig, legend_from=axes[0, 0])
 show(save_figure(fig, "03_curves", f"{mixture.num_components}-component mixture; {cifar_source.split(',')[0]}", S.name))
 
 # %% [markdown]
@@ -175,8 +181,7 @@ for row, (dataset, (knob, _, _)) in enumerate(fixes.CAPACITY.items()):
         plot_sweep(ax, capacity_table[capacity_table.dataset == dataset], "value", metric, group="arm_label", logx=True,
                    ylabel=f"{dataset}: {label}", colors=COLORS)
         ax.set_xlabel(knob)
-axes[0, 0].legend(fontsize=7)
-fig.tight_layout()
+finish(fig, legend_from=axes[0, 0])
 show(save_figure(fig, "03_capacity", f"{mixture.num_components}-component mixture; "
                  f"{cifar_source.split(',')[0]}; end of training", S.name))
 capacity_table.groupby(["dataset", "capacity", "arm_label"], sort=False)[
@@ -215,9 +220,13 @@ fixes.headline_table(runs).round(4)
 # %% [markdown]
 # ## Claims against measurements
 #
-# Final evaluation, n values on each side (one per seed); the verdict is computed by the rule every notebook
-# shares (`vqlib.studies.claims`): the direction of the means ("equal" within 5 %), *inconclusive* where a seed
-# points the other way.
+# Final evaluation: n values on each side (one per seed), the means, the effect (the ratio of the means, or their difference where a value is not positive) with
+# an interval - a bootstrap 95 % interval over seeds from 5 seeds per side on, below that the min-max of the
+# per-seed effects (the `interval` column says which; one value per side is a point) - and the verdict by the rule
+# every notebook shares (`vqlib.studies.claims`): *agrees* when the whole interval lies beyond the 5 % equality
+# band on the paper's side, *disagrees* when it lies on the band or on the other side, *inconclusive* when it
+# straddles the band's edge. With 2 or 3 seeds a min-max interval says little about the spread a reader should
+# expect; rows with n = 1 rest on a single run.
 
 # %%
 claims = claims_table(fixes.claims(runs, capacity))

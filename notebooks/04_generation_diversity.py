@@ -49,7 +49,7 @@ import time
 
 from vqlib import paths
 from vqlib.data import prepare
-from vqlib.plotting import image_grid, plot_sweep, plt, save_figure, show
+from vqlib.plotting import finish, image_grid, plot_sweep, plt, save_figure, show
 from vqlib.studies import ARMS, begin, claims_table, fixes, generation
 
 S = begin(scale)  # the scale, the house style, tables that show whole sentences
@@ -119,8 +119,7 @@ for ax, metric in zip(axes, panels):
     if metric == "token entropy":
         ax.plot(results["T_c %"], results["real token entropy"], "x", color="0.4", ms=4, label="real token maps")
         ax.legend(fontsize=7)
-fig.suptitle("Generated-sample diversity against the tokenizer's T_c (0 = early quantization)")
-fig.tight_layout()
+finish(fig, "Generated-sample diversity against the tokenizer's $T_c$ (0 = early quantization)")
 show(save_figure(fig, "04_diversity_vs_tc", f"{SOURCE}; seeds {list(range(S.image_seeds))}; {S.generated_samples} "
                  "samples per prior", S.name))
 
@@ -158,7 +157,8 @@ show(save_figure(fig, "04_quality_vs_diversity", f"{SOURCE}; one point per token
 # not separate them (1.87–1.91 for every prior; 2.99 for real images), and recall is low for every prior (2–6 %:
 # these 600-step priors cover little of the real image manifold). Reconstruction is better with deferral (0.025
 # against 0.034), so no quality is traded. **Agrees** on token diversity (the vocabulary the generator inherits);
-# **not seen** in pixel diversity, the Vendi score or recall, and **inconclusive** for the Fréchet distance.
+# **not seen** in pixel diversity or the Vendi score (the table's verdict: disagrees), and **inconclusive** for
+# recall and the Fréchet distance (the two seeds point different ways).
 # A first version of this notebook, on another machine, measured +4 % to +8 % pixel distance for deferral: the
 # early tokenizers' collapse depends on the last bits of the arithmetic (notebook 02, Settings), and at 2 seeds
 # and 500 samples the pixel measure cannot tell a few per cent from noise. Caveats: small priors (600 steps, 2
@@ -166,9 +166,13 @@ show(save_figure(fig, "04_quality_vs_diversity", f"{SOURCE}; one point per token
 #
 # ## Claims against measurements
 #
-# n values on each side, one per seed (deferred: the mean over its three T_c); the verdict is computed by the rule
-# every notebook shares (`vqlib.studies.claims`): the direction of the means ("equal" within 5 %), *inconclusive*
-# where a seed points the other way.
+# n values on each side, one per seed (deferred: the mean over its three T_c), the means, the effect (the ratio of the means, or their difference where a value is not positive) with
+# an interval - a bootstrap 95 % interval over seeds from 5 seeds per side on, below that the min-max of the
+# per-seed effects (the `interval` column says which; one value per side is a point) - and the verdict by the rule
+# every notebook shares (`vqlib.studies.claims`): *agrees* when the whole interval lies beyond the 5 % equality
+# band on the paper's side, *disagrees* when it lies on the band or on the other side, *inconclusive* when it
+# straddles the band's edge. With 2 or 3 seeds a min-max interval says little about the spread a reader should
+# expect; rows with n = 1 rest on a single run.
 
 # %%
 claims = claims_table(generation.claims(results))

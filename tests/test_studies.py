@@ -82,17 +82,43 @@ def test_claims_table_verdicts_on_hand_computed_cases():
         Claim("unpaired, ranges separated", "lower", [1.0, 1.1], [2.0, 2.5, 3.0]),
         Claim("unpaired, ranges overlap", "lower", [1.0, 2.6], [2.0, 2.5, 3.0]),
         Claim("single values", "lower", 3.0, 4.0),
+        Claim("one seed inside the band", "higher", [2.0, 1.03], [1.0, 1.0]),
+        Claim("negative values: a difference", "higher", [-1.0, 0.5], [-2.0, -1.5]),
     ])
     assert table["verdict"].tolist() == ["agrees", "disagrees", "inconclusive", "agrees", "agrees", "inconclusive",
-                                         "agrees"]
+                                         "agrees", "inconclusive", "agrees"]
     first = table.iloc[0]
-    assert (first["n"], first["first"], first["second"], first["ratio"]) == ("3 vs 3", 3.0, 1.0, 3.0)
-    assert table.iloc[2]["seeds agree"] == "1/2" and table.iloc[2]["measured"] == "higher"
-    assert table.iloc[4]["seeds agree"] == "6/6"
+    assert (first["n"], first["first"], first["second"], first["effect"], first["effect size"]) == \
+        ("3 vs 3", 3.0, 1.0, "ratio", 3.0)
+    # fewer than 5 seeds: the range of the per-seed ratios 2/1, 3/1, 4/1
+    assert (first["95 % interval"], first["interval"]) == ("[2, 4]", "min-max of 3 pairs")
+    assert table.iloc[4]["interval"] == "min-max of 6 comparisons" and table.iloc[4]["95 % interval"] == "[0.333, 0.55]"
+    assert table.iloc[6]["interval"] == "point"
+    negative = table.iloc[8]
+    assert (negative["effect"], negative["effect size"], negative["95 % interval"]) == ("difference", 1.5, "[1, 2]")
+    assert set(table["source"]) == {"the paper"}
+    implied = claims_table([Claim("not reported", "higher", [2.0], [1.0], stated=False)]).iloc[0]
+    assert (implied["expected"], implied["source"]) == ("higher", "implied, not reported by the paper")
     with pytest.raises(ValueError, match="paper direction"):
         Claim("x", "bigger", [1.0], [2.0])
     with pytest.raises(ValueError, match="at least one"):
         Claim("x", "higher", [], [2.0])
+
+
+def test_five_or_more_seeds_get_a_bootstrap_interval():
+    from vqlib.studies.claims import effect_interval
+
+    first, second = [1.2, 1.3, 1.1, 1.25, 1.4], [1.0, 1.0, 1.0, 1.0, 1.05]
+    e = effect_interval(first, second)
+    assert e["interval"] == "bootstrap 95 % (paired)" and e["effect"] == pytest.approx(1.25 / 1.01)
+    # the bootstrap interval lies within the extreme resamples (all pairs equal to one seed's pair)
+    assert 1.1 <= e["low"] < e["effect"] < e["high"] <= 1.4
+    assert effect_interval(first, second) == e  # a fixed seed: the same interval every time
+    unpaired = effect_interval(first, second + [1.0])
+    assert unpaired["interval"] == "bootstrap 95 % (unpaired)"
+    # a 5 % band: 1.03 to 1.08 straddles 1/0.95 = 1.0526
+    row = claims_table([Claim("x", "higher", [1.03, 1.05, 1.08, 1.04, 1.06], [1.0] * 5)]).iloc[0]
+    assert row["verdict"] == "inconclusive"
 
 
 # -- cases and runs ----------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ windows on a desktop can call :func:`use_headless_backend` first. Arm colours co
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -17,7 +18,54 @@ from . import paths
 from .cache import atomic_write
 
 __all__ = ["set_style", "use_headless_backend", "save_figure", "show", "plot_curves", "curve_grid", "plot_sweep",
-           "image_grid", "plt"]
+           "image_grid", "finish", "label_of", "LABELS", "plt"]
+
+#: axis labels for the history and table columns that figures plot (a raw column name is never a label)
+LABELS = {
+    "recon_mse": "reconstruction MSE",
+    "utilization": "utilization",
+    "perplexity": "perplexity",
+    "dead_codes": "dead codes",
+    "code_cosine_distance": "code spread (cos. distance)",
+    "code_euclidean_distance": "code spread (distance)",
+    "used_code_cosine_distance": "spread of used codes (cos. distance)",
+    "code_effective_rank": "codebook effective rank",
+    "embedding_effective_rank": "embedding effective rank",
+    "embedding_euclidean_distance": "embedding spread (distance)",
+    "shrinkage_euclidean": "codebook / embedding spread",
+    "shrinkage_rank": "codebook / embedding effective rank",
+    "quantization_error": "quantization error",
+    "coverage": "components covered",
+    "T_c %": "$T_c$ (% of the steps)",
+    "K": "codebook size K",
+    "relative_scale": "codebook scale / data spread",
+    "step": "step",
+}
+
+
+def label_of(column: str) -> str:
+    """The axis label of a column: :data:`LABELS`, else the name with underscores as spaces."""
+    return LABELS.get(column, column.replace("_", " "))
+
+
+def finish(fig, title: str | None = None, legend_from=None, ncol: int | None = None, fontsize=None) -> None:
+    """Lay a figure out so nothing is clipped or covered: the title on top, then (``legend_from``: an axes whose
+    legend entries to use) one figure-wide legend in a row above the panels instead of on top of a panel's
+    data, the panels below, and room along the bottom edge for :func:`save_figure`'s provenance line."""
+    height = fig.get_figheight()
+    legend_top, reserved = 1.0 - 0.06 / height, 0.0
+    if title:
+        fig.suptitle(title, y=legend_top, va="top")
+        legend_top -= 0.32 / height  # tight_layout keeps the axes below a suptitle by itself
+    if legend_from is not None:
+        handles, labels = legend_from.get_legend_handles_labels()
+        if legend_from.get_legend() is not None:
+            legend_from.get_legend().remove()
+        columns = ncol or len(labels)
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, legend_top), ncol=columns,
+                   frameon=False, fontsize=fontsize or plt.rcParams["legend.fontsize"])
+        reserved = (0.06 + 0.26 * -(-len(labels) // columns) + 0.04) / height
+    fig.tight_layout(rect=(0, 0.16 / height, 1, 1.0 - reserved))
 
 
 def use_headless_backend() -> None:
@@ -63,16 +111,16 @@ def plot_curves(ax, groups: dict, metric: str, x: str = "step", ylabel: str | No
         ax.plot(stats.index, stats["mean"], color=color, label=f"{label} (n={n})" if n > 1 else label)
         if n > 1:
             ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.2, lw=0)
-    ax.set_xlabel(x)
-    ax.set_ylabel(ylabel or metric.replace("_", " "))
+    ax.set_xlabel(label_of(x))
+    ax.set_ylabel(ylabel or label_of(metric))
 
 
 def curve_grid(rows: dict, panels: list[tuple[str, str]], colors: dict | None = None, log_y: tuple = (),
                unit_line: tuple = (), panel_size: tuple[float, float] = (4.0, 3.2), legend_size=None):
     """A grid of :func:`plot_curves` panels: one row per entry of ``rows`` (row name -> groups of histories;
     a single row may be named ""), one column per (metric, label) of ``panels``. Metrics in ``log_y`` get a
-    log axis, those in ``unit_line`` a dotted line at 1 (ratios). The first panel carries the legend
-    (font size ``legend_size``, default the style's).
+    log axis, those in ``unit_line`` a dotted line at 1 (ratios). The first panel carries the legend entries
+    (font size ``legend_size``, default the style's); :func:`finish` moves them above the panels.
     Returns (fig, axes) with axes [rows, columns]."""
     fig, axes = plt.subplots(len(rows), len(panels), figsize=(panel_size[0] * len(panels), panel_size[1] * len(rows)),
                              squeeze=False)
@@ -88,9 +136,10 @@ def curve_grid(rows: dict, panels: list[tuple[str, str]], colors: dict | None = 
 
 
 def plot_sweep(ax, table, x: str, metric: str, group: str | None = None, logx: bool = False,
-               ylabel: str | None = None, colors: dict | None = None) -> None:
+               ylabel: str | None = None, colors: dict | None = None, xlabel: str | None = None) -> None:
     """Mean of ``metric`` against ``x`` over seeds (error bars: min to max), one line per ``group`` value;
-    ``colors`` maps group values to colours (others take the colour cycle)."""
+    ``colors`` maps group values to colours (others take the colour cycle). The x ticks sit at the swept
+    values, labelled as plain numbers (powers of two as 2^n)."""
     groups = [(None, table)] if group is None else list(table.groupby(group, sort=False))
     for i, (label, sub) in enumerate(groups):
         stats = sub.groupby(x)[metric].agg(["mean", "min", "max"]).sort_index()
@@ -101,8 +150,24 @@ def plot_sweep(ax, table, x: str, metric: str, group: str | None = None, logx: b
                     marker="o", ms=3, capsize=2, color=color, label=None if label is None else str(label))
     if logx:
         ax.set_xscale("log")
-    ax.set_xlabel(x.replace("_", " "))
-    ax.set_ylabel(ylabel or metric.replace("_", " "))
+    _ticks_at(ax, sorted(table[x].unique()))
+    ax.set_xlabel(xlabel or label_of(x))
+    ax.set_ylabel(ylabel or label_of(metric))
+
+
+def _ticks_at(ax, values) -> None:
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    def text(v: float) -> str:
+        exponent = math.log2(v) if v > 0 else 0.5
+        if v >= 64 and exponent == int(exponent) and len(values) > 3:
+            return f"$2^{{{int(exponent)}}}$"
+        return f"{v:g}"
+
+    ax.xaxis.set_major_locator(FixedLocator(values))
+    ax.set_xticklabels([text(v) for v in values])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def image_grid(batch, columns: int, gap: int = 2):

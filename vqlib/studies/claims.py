@@ -4,18 +4,21 @@ A :class:`Claim` compares two sets of measurements - ``first`` and ``second``, o
 paired setting, such as the input dimension) - and states the direction the paper predicts for first
 relative to second: ``"higher"``, ``"lower"`` or ``"equal"``.
 
-The verdict rule (:func:`verdict`):
+Every row of :func:`claims_table` shows n, the two means, an effect size with a 95 % interval, and a verdict:
 
-1. *Direction.* With m1, m2 the means, the relative effect is r = (m1 - m2) / max(|m1|, |m2|) (0 when both
-   are 0). The measured direction is ``equal`` when |r| < :data:`EQUAL_TOLERANCE` (5 %), else ``higher`` or
-   ``lower`` by the sign of r.
-2. *Agreement across seeds.* When both sides have the same number n >= 2 of values, they are paired by
-   position (seed i against seed i) and each pair gets a direction by the same rule; when the counts differ,
-   every value of one side is compared with every value of the other. If any comparison points another way
-   than the means, the seeds disagree.
-3. *Verdict.* ``inconclusive`` when the seeds disagree; otherwise ``agrees`` when the measured direction is
-   the paper's, ``disagrees`` when it is not. With a single value per side there is nothing to disagree and
-   the verdict rests on that one comparison (the table shows n).
+1. *Effect.* The ratio of the means m1 / m2 when every value is positive, else their difference m1 - m2.
+2. *Interval.* With n >= :data:`BOOTSTRAP_MIN_N` values on each side, a 95 % percentile bootstrap interval of
+   that effect over seeds (pairs resampled together when the sides are paired, i.e. have the same count;
+   each side resampled on its own otherwise; 4,000 resamples, fixed seed). With fewer, the min-max range of
+   the per-seed effects (seed i against seed i when paired, every value against every other otherwise),
+   widened to include the effect of the means; the column ``interval`` says which. One value per side gives
+   a point.
+3. *Equality band.* Two values are "equal" when they differ by less than :data:`EQUAL_TOLERANCE` (5 %) of the
+   larger in magnitude: a ratio in (0.95, 1/0.95), a difference smaller than 5 % of max(|m1|, |m2|).
+4. *Verdict.* ``higher`` or ``lower`` claims *agree* when the whole interval lies beyond the band on the
+   predicted side, *disagree* when it lies wholly on the band or the other side, and are *inconclusive* when
+   it overlaps the band's edge. ``equal`` claims agree when the interval lies inside the band, disagree when
+   it lies wholly outside it, and are inconclusive otherwise.
 """
 
 from __future__ import annotations
@@ -24,13 +27,18 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["Claim", "claims_table", "direction", "verdict", "EQUAL_TOLERANCE", "DIRECTIONS"]
+__all__ = ["Claim", "claims_table", "direction", "verdict", "effect_interval", "EQUAL_TOLERANCE", "DIRECTIONS",
+           "BOOTSTRAP_MIN_N"]
 
 #: relative difference below which two means count as equal
 EQUAL_TOLERANCE = 0.05
 DIRECTIONS = ("higher", "lower", "equal")
+#: values per side from which the interval is a bootstrap over seeds rather than the min-max range
+BOOTSTRAP_MIN_N = 5
+_RESAMPLES = 4000
 
 
 def direction(first: float, second: float, tolerance: float = EQUAL_TOLERANCE) -> str:
@@ -56,12 +64,14 @@ def _values(values, name: str) -> list[float]:
 @dataclass(frozen=True)
 class Claim:
     """``text`` names what is compared ("utilization: deferred vs baseline"); ``paper`` is the direction the
-    paper predicts for ``first`` relative to ``second``; each side holds one value per seed."""
+    paper predicts for ``first`` relative to ``second``; each side holds one value per seed. ``stated=False``
+    marks a direction the paper's argument implies for a measure it does not report (the table says so)."""
 
     text: str
     paper: str
     first: Sequence[float]
     second: Sequence[float]
+    stated: bool = True  # False: the paper implies the direction but never reports this measure
 
     def __post_init__(self):
         if self.paper not in DIRECTIONS:
@@ -70,31 +80,83 @@ class Claim:
         object.__setattr__(self, "second", tuple(_values(self.second, "second")))
 
 
+def _effect(first: np.ndarray, second: np.ndarray, ratio: bool) -> np.ndarray:
+    """Effect of the means along the last axis (ratio or difference)."""
+    m1, m2 = first.mean(-1), second.mean(-1)
+    return m1 / m2 if ratio else m1 - m2
+
+
+def effect_interval(first: Sequence[float], second: Sequence[float]) -> dict:
+    """Effect of ``first`` against ``second`` with its interval (see the module docstring).
+
+    Returns ``{"kind": "ratio" | "difference", "effect", "low", "high", "interval"}``."""
+    a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+    ratio = bool((a > 0).all() and (b > 0).all())
+    effect = float(_effect(a, b, ratio))
+    paired = len(a) == len(b)
+    if min(len(a), len(b)) >= BOOTSTRAP_MIN_N:
+        gen = np.random.default_rng(0)
+        if paired:
+            picks = gen.integers(0, len(a), (_RESAMPLES, len(a)))
+            samples = _effect(a[picks], b[picks], ratio)
+        else:
+            samples = _effect(a[gen.integers(0, len(a), (_RESAMPLES, len(a)))],
+                              b[gen.integers(0, len(b), (_RESAMPLES, len(b)))], ratio)
+        low, high = np.percentile(samples, [2.5, 97.5])
+        how = f"bootstrap 95 % ({'paired' if paired else 'unpaired'})"
+    else:
+        if paired:
+            per_seed = a / b if ratio else a - b
+        else:
+            per_seed = (a[:, None] / b[None, :] if ratio else a[:, None] - b[None, :]).ravel()
+        low, high = min(per_seed.min(), effect), max(per_seed.max(), effect)
+        how = "point" if len(a) == len(b) == 1 else f"min-max of {per_seed.size} {'pairs' if paired else 'comparisons'}"
+    return {"kind": "ratio" if ratio else "difference", "effect": effect, "low": float(low), "high": float(high),
+            "interval": how}
+
+
+def _side(value: float, kind: str, scale: float, tolerance: float) -> int:
+    """-1 below the equality band, 0 inside it, +1 above it (for an effect ``value``)."""
+    if kind == "ratio":
+        above, below = value > 1 / (1 - tolerance), value < 1 - tolerance
+    else:
+        above, below = value > tolerance * scale, value < -tolerance * scale
+    return 1 if above else -1 if below else 0
+
+
 def verdict(claim: Claim, tolerance: float = EQUAL_TOLERANCE) -> dict:
     """The row of :func:`claims_table` for one claim (see the module docstring for the rule)."""
     first, second = claim.first, claim.second
     m1, m2 = sum(first) / len(first), sum(second) / len(second)
     measured = direction(m1, m2, tolerance)
-    if len(first) == len(second):
-        comparisons = [direction(a, b, tolerance) for a, b in zip(first, second)]
-    else:
-        comparisons = [direction(a, b, tolerance) for a in first for b in second]
-    consistent = sum(c == measured for c in comparisons)
+    row = {"claim": claim.text, "expected": claim.paper,
+           "source": "the paper" if claim.stated else "implied, not reported by the paper",
+           "n": f"{len(first)} vs {len(second)}", "first": m1, "second": m2}
     if measured == "undefined":
-        outcome = "inconclusive"
-    elif consistent < len(comparisons):
-        outcome = "inconclusive"
+        return {**row, "effect": "", "effect size": math.nan, "95 % interval": "", "interval": "",
+                "measured": measured, "verdict": "inconclusive"}
+    e = effect_interval(first, second)
+    scale = max(abs(m1), abs(m2))
+    sides = {_side(e["low"], e["kind"], scale, tolerance), _side(e["high"], e["kind"], scale, tolerance)}
+    if claim.paper == "equal":
+        outcome = "agrees" if sides == {0} else "disagrees" if 0 not in sides and len(sides) == 1 else "inconclusive"
     else:
-        outcome = "agrees" if measured == claim.paper else "disagrees"
-    return {"claim": claim.text, "paper": claim.paper, "n": f"{len(first)} vs {len(second)}", "first": m1,
-            "second": m2, "ratio": m1 / m2 if m2 != 0 else math.nan, "measured": measured,
-            "seeds agree": f"{consistent}/{len(comparisons)}", "verdict": outcome}
+        wanted = 1 if claim.paper == "higher" else -1
+        outcome = "agrees" if sides == {wanted} else "disagrees" if wanted not in sides else "inconclusive"
+    return {**row, "effect": e["kind"], "effect size": e["effect"],
+            "95 % interval": f"[{_fmt(e['low'])}, {_fmt(e['high'])}]", "interval": e["interval"],
+            "measured": measured, "verdict": outcome}
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3g}"
 
 
 def claims_table(claims: Iterable[Claim], tolerance: float = EQUAL_TOLERANCE) -> pd.DataFrame:
-    """One row per claim: the claim, the paper's direction, n (values per side), the means of first and
-    second, their ratio, the measured direction, how many seed comparisons point the same way, and the
-    verdict (agrees / disagrees / inconclusive)."""
+    """One row per claim: the claim, the expected direction and whether the paper states it or only implies it,
+    n (values per side), the means of first and
+    second, the effect (ratio, or difference when a value is not positive) with its interval and how it was
+    made, the measured direction of the means, and the verdict (agrees / disagrees / inconclusive)."""
     rows = [verdict(c, tolerance) for c in claims]
     if not rows:
         raise ValueError("claims_table needs at least one claim")
