@@ -48,10 +48,11 @@ scale = os.environ.get("VQLIB_SCALE", "default")  # smoke | default | paper
 import time
 
 import numpy as np
+import pandas as pd
 
 from vqlib import metrics
 from vqlib.data import prepare
-from vqlib.plotting import curve_grid, finish, plot_sweep, plt, save_figure, show
+from vqlib.plotting import curve_grid, finish, mark_switch, plot_curves, plot_sweep, plt, save_figure, show
 from vqlib.studies import ARMS, BASELINE, COLORS, DEFERRED, begin, claims_table, mixture, run_cases, views
 from vqlib.studies.arms import DEFER_FRACTION
 
@@ -91,7 +92,7 @@ def codes_panel(ax, result, data, title):
 
 
 columns = ["data", "recon · early", "recon · deferred", "emb + codes · early", "emb + codes · deferred",
-           "untrained encoder", "trained encoder"]
+           "untrained encoder", "trained encoder", "untrained, zoomed"]
 dims = mixture.PICTURE_DIMS
 fig, axes = plt.subplots(len(dims), len(columns), figsize=(2.1 * len(columns), 2.2 * len(dims)))
 for row, dim in enumerate(dims):
@@ -114,10 +115,13 @@ for row, dim in enumerate(dims):
         axes[row, col].text(0.02, 0.02, f"spread {spread:.2f}", transform=axes[row, col].transAxes, fontsize=7)
     lim = axes[row, 6].get_xlim(), axes[row, 6].get_ylim()
     axes[row, 5].set_xlim(lim[0]), axes[row, 5].set_ylim(lim[1])
+    # the same untrained embeddings in their own principal plane and scale: their shape, not only their size
+    scatter(axes[row, 7], metrics.project(untrained, metrics.pca_basis(untrained)), data.eval_labels, columns[7])
+    zoom = metrics.mean_pairwise_euclidean_distance(trained) / metrics.mean_pairwise_euclidean_distance(untrained)
+    axes[row, 7].text(0.02, 0.02, f"zoomed {zoom:.0f}x", transform=axes[row, 7].transAxes, fontsize=7)
 model = early.spec.model
-fig.suptitle("Early quantization (k-means on the untrained encoder, EMA) vs deferred quantization; "
-             f"K={model.num_codes}, d={model.latent_dim}", y=1.0)
-fig.tight_layout()
+finish(fig, "Early quantization (k-means on the untrained encoder, EMA) vs deferred quantization; "
+       f"K={model.num_codes}, d={model.latent_dim}")
 show(save_figure(fig, "01_shrinkage_picture", "Gaussian mixture 10 x "
                  f"{S.mixture_points_per_component}, D = {', '.join(map(str, dims))}; seed 0", S.name))
 
@@ -136,7 +140,9 @@ picture.table[["D", "arm_label", "recon_mse", "utilization", "perplexity", "cove
 # modes (coverage and reconstruction coverage 80 %: two components are reconstructed onto a neighbour); at D = 2
 # and 32 it still keeps all ten, so in this setting shrinkage always costs codes but not always modes. The
 # untrained encoder's outputs have a mean pairwise distance of 0.12–0.15, the trained encoder's 2.1–6.2: more
-# than ten times narrower. **Agrees** with the paper's picture.
+# than ten times narrower. Zoomed to their own scale (last column, 16–42x), the untrained outputs already
+# separate most modes - a random encoder is a random projection of separated clusters - so what k-means at step
+# 0 sees is not shapeless, only tiny and about to grow. **Agrees** with the paper's picture.
 
 # %% [markdown]
 # ## 2 · Code usage over training, by initialization
@@ -150,8 +156,9 @@ usage = run_cases(mixture.usage_cases(S), desc="usage")
 panels = [("utilization", "utilization"), ("perplexity", "perplexity"),
           ("code_cosine_distance", "code spread (cos.)"),
           ("recon_mse", "reconstruction MSE")]
-fig, axes = curve_grid({"": usage.histories("arm_label")}, panels, COLORS, log_y=("recon_mse",))
 study = usage.results[0].spec
+switch = round(DEFER_FRACTION * study.train.steps)
+fig, axes = curve_grid({"": usage.histories("arm_label")}, panels, COLORS, log_y=("recon_mse",), switch=switch)
 finish(fig, f"Usage over training, K={study.model.num_codes}, D={study.data.dim}", legend_from=axes[0, 0])
 show(save_figure(fig, "01_usage_over_training", f"{prepare(study.data).source}; seeds {list(range(S.seeds))}",
                  S.name))
@@ -311,15 +318,28 @@ shrinkage = run_cases(mixture.shrinkage_cases(S), desc="shrinkage")
 panels = [("shrinkage_euclidean", "codebook / embedding\nspread (Euclidean)"),
           ("shrinkage_cosine", "codebook / embedding\nspread (cosine)"),
           ("shrinkage_rank", "codebook / embedding\neffective rank"), ("utilization", "utilization")]
-fig, axes = curve_grid({"": shrinkage.histories("arm_label")}, panels, COLORS,
-                       unit_line=("shrinkage_euclidean", "shrinkage_cosine", "shrinkage_rank"))
 study = shrinkage.results[0].spec
+switch = round(DEFER_FRACTION * study.train.steps)
+curves = shrinkage.histories("arm_label")
+fig, axes = plt.subplots(2, 4, figsize=(16, 6.4))
+# top: the ratios; bottom: what they are ratios of, so "the codebook shrinks" and "it fails to follow growing
+# embeddings" can be told apart, and the 99 %-components effective dimension of codebook and embeddings
+absolute = [("code_euclidean_distance", "codebook spread (distance)"),
+            ("embedding_euclidean_distance", "embedding spread (distance)"),
+            ("code_components_99", "codebook: components for 99 % var."),
+            ("embedding_components_99", "embeddings: components for 99 % var.")]
+for ax, (metric, label) in zip(axes.flat, panels + absolute):
+    plot_curves(ax, curves, metric, ylabel=label, colors=COLORS)
+    if metric.startswith("shrinkage"):
+        ax.axhline(1.0, ls=":", color="0.5", lw=1)
+    mark_switch(ax, switch, label=ax is axes[0, 0])
 finish(fig, f"Shrinkage over training, C={study.data.num_components}, D={study.data.dim}, K={study.model.num_codes}",
        legend_from=axes[0, 0])
 show(save_figure(fig, "01_shrinkage_over_training", f"{prepare(study.data).source}; seeds {list(range(S.seeds))}",
                  S.name))
 shrinkage.table.groupby("arm_label")[["shrinkage_euclidean", "shrinkage_cosine", "shrinkage_rank", "utilization",
-                                      "coverage", "recon_mse"]].mean().round(3)
+                                      "code_euclidean_distance", "embedding_euclidean_distance", "code_components_99",
+                                      "embedding_components_99", "recon_mse"]].mean().round(3)
 
 # %% [markdown]
 # **Paper:** early quantization's codebook shrinks onto the narrow region of the untrained encoder's outputs
@@ -328,8 +348,59 @@ shrinkage.table.groupby("arm_label")[["shrinkage_euclidean", "shrinkage_cosine",
 # **Here:** with C = 64 components the baseline's codebook ends at 0.22 of the embeddings'
 # Euclidean spread and 0.39 of their cosine spread, and stays there for the whole run; deferral's codebook
 # matches its embeddings (1.01 and 1.00). The effective-rank ratio is about 1 for both arms (0.98 vs 0.99): the
-# early codebook has shrunk in scale, not onto fewer directions. **Agrees** for spread; the rank ratio, which
-# the paper does not report, shows no shrinkage.
+# early codebook has shrunk in scale, not onto fewer directions. The absolute spreads (bottom row) tell *how*:
+# the baseline's codebook does not shrink in absolute terms — its spread grows from 0.2 (the untrained encoder's
+# outputs) to 1.0 — but its embeddings grow five times as fast (0.2 to 4.6): the codebook *fails to follow* the
+# maturing embeddings. Quantizing from step 0 also holds the embeddings back: they end at less than half the
+# deferred arm's spread (4.6 against 10.7). The 99 %-components effective dimension is about the same for both
+# codebooks (11.3 and 10.7 components) and both sets of embeddings (12.0 and 10.7). **Agrees** for spread,
+# with the refinement that "shrinks" here means "stays near its initial scale while the embeddings grow"; the
+# rank ratio and the effective dimension, which the paper does not report for this setting, show no shrinkage.
+
+# %% [markdown]
+# ## 7 · The toy theory: how many modes the codes cover
+#
+# The paper's section 4.2: with separated modes, identity encoder and decoder and a perfect generator, the
+# diversity of generated samples is the entropy of the codes' distribution over the modes, p_m = (codes in mode m)
+# / K; a codebook that has shrunk onto M < C modes caps it at log M. Here every code is assigned to the mode of
+# the input whose embedding lies nearest to it (dead codes included: they use up the codebook where they sit),
+# for the runs of section 1 (C = 10, K = 32, seed 0), against the ceiling log C.
+
+# %%
+toy_rows = []
+for dim in dims:
+    for arm_id in (BASELINE, DEFERRED):
+        result = picture.one(D=dim, arm=arm_id)
+        data = prepare(result.spec.data)
+        counts = views.codes_per_mode(result, data.eval, data.eval_labels, data.num_components)
+        toy_rows.append({"D": dim, "arm": ARMS[arm_id].label, "entropy": views.mode_entropy(counts),
+                         "modes with a code": int((counts > 0).sum()), "codes per mode": counts.tolist()})
+toy = pd.DataFrame(toy_rows)
+fig, ax = plt.subplots(figsize=(6.5, 3.8))
+width = 0.38
+for i, arm_id in enumerate((BASELINE, DEFERRED)):
+    sub = toy[toy.arm == ARMS[arm_id].label]
+    ax.bar(np.arange(len(dims)) + (i - 0.5) * width, sub["entropy"], width, color=COLORS[arm_id],
+           label=ARMS[arm_id].label)
+num_modes = prepare(picture.results[0].spec.data).num_components
+ax.axhline(np.log(num_modes), ls="--", color="0.3", lw=1, label=f"log C (codes spread over all {num_modes} modes)")
+ax.set_xticks(range(len(dims)), [f"D = {d}" for d in dims])
+ax.set_ylabel("entropy of codes over modes (nats)")
+finish(fig, "Toy theory: the diversity the codebook allows", legend_from=ax, ncol=2)
+show(save_figure(fig, "01_toy_theory", "Gaussian mixture 10 x "
+                 f"{S.mixture_points_per_component}, D = {', '.join(map(str, dims))}; seed 0", S.name))
+toy.round(3)
+
+# %% [markdown]
+# **Paper:** shrinkage puts the codes in fewer modes and so caps the diversity a generator can reach.
+#
+# **Here:** the deferred codebooks spread their 32 codes over all ten modes (1–5 codes each; entropy 2.19 nats
+# against the ceiling log 10 = 2.30). The baseline's codebooks put most codes in one or two modes (19 of 32 in
+# one mode at D = 2, 25 of 32 at D = 8, 15 and 9 in two at D = 32) and leave one code or none to each of the
+# others, so their entropy is 1.47, 0.95 and 1.58 nats: the diversity a perfect generator could draw from them
+# is e^0.95–e^1.58 = 2.6–4.9 effectively used modes instead of 9.0. **Agrees** with the toy theory's mechanism;
+# note that at D = 2 and 32 the baseline still has a code in every mode (the cap is soft: a mode with one code
+# is reachable but rare), and at D = 8 two modes get no code at all.
 
 # %% [markdown]
 # ## Settings, and what was tried

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from vqlib import paths
-from vqlib.plotting import curve_grid, finish, image_grid, plot_curves, plot_sweep, plt, save_figure, show
+from vqlib.plotting import curve_grid, finish, image_grid, mark_switch, plot_curves, plot_sweep, plt, save_figure, show
 from vqlib.studies import (
     ARMS,
     BASELINE,
@@ -86,7 +86,8 @@ codebook_size = datasets["CIFAR-10"].base.model.num_codes
 panels = [("utilization", "utilization"), ("perplexity", "perplexity"),
           ("code_cosine_distance", "code spread (cos.)"), ("recon_mse", "reconstruction MSE")]
 fig, axes = curve_grid({name: arms.histories("arm_label", dataset=name) for name in datasets}, panels, COLORS,
-                       log_y=("recon_mse",), panel_size=(4, 3.1), legend_size=7)
+                       log_y=("recon_mse",), panel_size=(4, 3.1), legend_size=7,
+                       switch=round(DEFER_FRACTION * S.image_steps))
 finish(fig, f"Usage over training, K={codebook_size}, d={datasets['CIFAR-10'].base.model.latent_dim}",
        legend_from=axes[0, 0])
 show(save_figure(fig, "02_usage_over_training", "; ".join(SOURCES.values()) + "; seeds: "
@@ -231,6 +232,7 @@ for name, style in zip(datasets, ["-", "--"]):
             ax.lines[-1].set_linestyle(style)
 for ax in axes[:2]:
     ax.axhline(1.0, ls=":", color="0.5", lw=1)
+    mark_switch(ax, round(DEFER_FRACTION * S.image_steps), label=ax is axes[0])
 axes[0].set_ylabel("codebook / embedding spread")
 axes[1].set_ylabel("codebook / embedding effective rank")
 for ax, arm_id in zip(axes[2:], (BASELINE, DEFERRED)):

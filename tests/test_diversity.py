@@ -89,3 +89,22 @@ def test_bad_inputs_raise_errors_naming_the_problem():
         dv.vendi_score(torch.eye(3), kernel="rbf")
     with pytest.raises(ValueError, match="NaN"):
         dv.frechet_distance(torch.full((3, 2), float("nan")), torch.randn(3, 2))
+
+
+def test_rbf_vendi_counts_clusters_and_needs_a_bandwidth():
+    from vqlib.diversity import median_distance, standardize, vendi_score
+
+    gen = torch.Generator().manual_seed(0)
+    # three tight, far-apart clusters of 20 points: about 3 effective samples at a small bandwidth
+    centres = torch.tensor([[0.0, 0.0], [50.0, 0.0], [0.0, 50.0]])
+    x = centres.repeat_interleave(20, 0) + 0.01 * torch.randn(60, 2, generator=gen)
+    assert vendi_score(x, kernel="rbf", bandwidth=1.0) == pytest.approx(3.0, rel=1e-2)
+    assert vendi_score(torch.zeros(5, 3), kernel="rbf", bandwidth=1.0) == pytest.approx(1.0)
+    # mutually far points: n
+    assert vendi_score(torch.eye(4) * 100, kernel="rbf", bandwidth=1.0) == pytest.approx(4.0)
+    with pytest.raises(ValueError, match="bandwidth"):
+        vendi_score(x, kernel="rbf")
+    # standardization uses the reference's statistics; the median distance of 3 collinear points 0, 1, 3
+    ref = torch.tensor([[0.0, 1.0], [2.0, 1.0]])
+    assert torch.allclose(standardize(torch.tensor([[1.0, 5.0]]), ref), torch.tensor([[0.0, 4.0]], dtype=torch.float64))
+    assert median_distance(torch.tensor([[0.0], [1.0], [3.0]])) == pytest.approx(2.0)

@@ -181,3 +181,12 @@ def test_sweeps_evaluate_only_at_the_start_switch_and_end():
     assert main.train.eval_every < main.train.steps and other.train.eval_every == other.train.steps
     assert dataclasses.replace(other.train, eval_every=main.train.eval_every, quantize_from=0) == \
         dataclasses.replace(main.train, quantize_from=0)
+
+
+def test_mode_entropy_is_log_of_the_modes_the_codes_cover():
+    from vqlib.studies.views import mode_entropy
+
+    assert mode_entropy([4, 4, 4, 4]) == pytest.approx(math.log(4))
+    assert mode_entropy([8, 8, 0, 0]) == pytest.approx(math.log(2))  # codes in 2 of 4 modes: capped at log 2
+    assert mode_entropy([16, 0, 0, 0]) == 0.0
+    assert mode_entropy([3, 1]) == pytest.approx(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))

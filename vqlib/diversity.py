@@ -20,8 +20,9 @@ import torch.nn.functional as F
 from .metrics import code_usage, mean_pairwise_euclidean_distance
 
 __all__ = [
-    "token_histogram_entropy", "distinct_codes_per_sample", "distinct_map_fraction", "token_diversity",
-    "mean_pairwise_pixel_distance", "frechet_distance", "precision_recall", "vendi_score", "PIXEL_SCALES",
+    "standardize", "median_distance", "token_histogram_entropy", "distinct_codes_per_sample",
+    "distinct_map_fraction", "token_diversity", "mean_pairwise_pixel_distance", "frechet_distance",
+    "precision_recall", "vendi_score", "PIXEL_SCALES",
 ]
 
 PIXEL_SCALES = ("0-255", "0-1", "raw")
@@ -205,24 +206,48 @@ def precision_recall(real_feats: torch.Tensor, fake_feats: torch.Tensor, k: int 
     return {"precision": precision, "recall": recall}
 
 
-def vendi_score(feats: torch.Tensor, kernel: str = "cosine") -> float:
+def vendi_score(feats: torch.Tensor, kernel: str = "cosine", bandwidth: float | None = None) -> float:
     """Vendi score (Friedman & Dieng 2023): VS = exp(-sum_i lambda_i log lambda_i), lambda_i the eigenvalues
-    of K / n, K_ij = cos(f_i, f_j) the n x n cosine-similarity matrix (K_ii = 1, so the lambda_i sum to 1).
+    of K / n for an n x n similarity matrix K with K_ii = 1 (so the lambda_i sum to 1): n for n mutually
+    dissimilar samples, 1 for n identical samples - the effective number of distinct samples.
 
-    n for n mutually orthogonal samples, 1 for n identical samples: the effective number of distinct
-    samples. With X the row-normalized features, K = X X^T shares its non-zero eigenvalues with X^T X
-    (d x d), which is used when d < n (O(n d^2) instead of O(n^3)).
+    ``kernel="cosine"``: K_ij = cos(f_i, f_j). On non-negative features (ReLU outputs) every cosine is
+    positive and the score saturates near a few units whatever the samples; prefer
+    ``kernel="rbf"``: K_ij = exp(-||f_i - f_j||^2 / (2 bandwidth^2)) on standardized features
+    (:func:`standardize`), with a stated ``bandwidth`` (:func:`median_distance` of the reference set's rows).
+    For the cosine kernel, K = X X^T shares its non-zero eigenvalues with X^T X (d x d), used when d < n.
     """
-    if kernel != "cosine":
-        raise ValueError(f"unknown kernel {kernel!r}; only 'cosine' is implemented")
     x = _check_features(feats, "feats", min_rows=1)
-    norms = x.norm(dim=1)
-    if bool((norms == 0).any()):
-        raise ValueError("vendi_score: cosine similarity is undefined for all-zero feature rows")
-    x = F.normalize(x, dim=1)
-    n, d = x.shape
-    gram = x.T @ x if d < n else x @ x.T
+    if kernel == "cosine":
+        norms = x.norm(dim=1)
+        if bool((norms == 0).any()):
+            raise ValueError("vendi_score: cosine similarity is undefined for all-zero feature rows")
+        x = F.normalize(x, dim=1)
+        n, d = x.shape
+        gram = x.T @ x if d < n else x @ x.T
+    elif kernel == "rbf":
+        if bandwidth is None or not bandwidth > 0:
+            raise ValueError(f"vendi_score: the rbf kernel needs a bandwidth > 0, got {bandwidth!r}")
+        n = x.shape[0]
+        gram = torch.exp(-torch.cdist(x, x).pow(2) / (2 * bandwidth**2))
+    else:
+        raise ValueError(f"unknown kernel {kernel!r}; choose 'cosine' or 'rbf'")
     lam = torch.linalg.eigvalsh(gram / n).clamp_min(0.0)
     lam = lam[lam > 0]
     lam = lam / lam.sum()  # exactly 1 in theory; removes rounding
     return float(torch.exp(-(lam * lam.log()).sum()))
+
+
+def standardize(feats: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """``feats`` centred and scaled per dimension by the mean and standard deviation of ``reference`` (constant
+    dimensions of the reference are only centred)."""
+    x, ref = _check_features(feats, "feats", min_rows=1), _check_features(reference, "reference")
+    std = ref.std(0)
+    return (x - ref.mean(0)) / torch.where(std > 0, std, torch.ones_like(std))
+
+
+def median_distance(feats: torch.Tensor) -> float:
+    """Median Euclidean distance between distinct rows: the usual bandwidth of an RBF kernel on them."""
+    x = _check_features(feats, "feats")
+    d = torch.cdist(x, x)
+    return float(d[torch.triu(torch.ones_like(d, dtype=torch.bool), diagonal=1)].median())

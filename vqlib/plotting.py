@@ -18,7 +18,7 @@ from . import paths
 from .cache import atomic_write
 
 __all__ = ["set_style", "use_headless_backend", "save_figure", "show", "plot_curves", "curve_grid", "plot_sweep",
-           "image_grid", "finish", "label_of", "LABELS", "plt"]
+           "image_grid", "finish", "label_of", "mark_switch", "LABELS", "plt"]
 
 #: axis labels for the history and table columns that figures plot (a raw column name is never a label)
 LABELS = {
@@ -116,23 +116,34 @@ def plot_curves(ax, groups: dict, metric: str, x: str = "step", ylabel: str | No
 
 
 def curve_grid(rows: dict, panels: list[tuple[str, str]], colors: dict | None = None, log_y: tuple = (),
-               unit_line: tuple = (), panel_size: tuple[float, float] = (4.0, 3.2), legend_size=None):
+               unit_line: tuple = (), panel_size: tuple[float, float] = (4.0, 3.2), legend_size=None,
+               switch: int | dict | None = None):
     """A grid of :func:`plot_curves` panels: one row per entry of ``rows`` (row name -> groups of histories;
     a single row may be named ""), one column per (metric, label) of ``panels``. Metrics in ``log_y`` get a
-    log axis, those in ``unit_line`` a dotted line at 1 (ratios). The first panel carries the legend entries
-    (font size ``legend_size``, default the style's); :func:`finish` moves them above the panels.
+    log axis, those in ``unit_line`` a dotted line at 1 (ratios); ``switch`` (a step, or row name -> step)
+    marks the deferred arm's switch T_c on every panel. The first panel carries the legend entries (font size
+    ``legend_size``, default the style's); :func:`finish` moves them above the panels.
     Returns (fig, axes) with axes [rows, columns]."""
     fig, axes = plt.subplots(len(rows), len(panels), figsize=(panel_size[0] * len(panels), panel_size[1] * len(rows)),
                              squeeze=False)
     for row, (name, groups) in enumerate(rows.items()):
+        step = switch.get(name) if isinstance(switch, dict) else switch
         for ax, (metric, label) in zip(axes[row], panels):
             plot_curves(ax, groups, metric, ylabel=f"{name}: {label}" if name else label, colors=colors)
             if metric in log_y:
                 ax.set_yscale("log")
             if metric in unit_line:
                 ax.axhline(1.0, ls=":", color="0.5", lw=1)
+            if step is not None:
+                mark_switch(ax, step, label=row == 0 and ax is axes[0, 0])
     axes[0, 0].legend(fontsize=legend_size)
     return fig, axes
+
+
+def mark_switch(ax, step: int, label: bool = False) -> None:
+    """A dashed vertical line at the deferred arm's switch step T_c (labelled for the legend when ``label``)."""
+    ax.axvline(step, ls="--", color="0.55", lw=0.8, zorder=0,
+               label=f"switch of the deferred arm ($T_c$ = {step})" if label else None)
 
 
 def plot_sweep(ax, table, x: str, metric: str, group: str | None = None, logx: bool = False,

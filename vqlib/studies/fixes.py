@@ -25,9 +25,9 @@ __all__ = ["DATASETS", "FIX_ARMS", "MAIN_ARMS", "TIMING_ARMS", "CAPACITY", "base
 
 DATASETS = ("mixture", "CIFAR-10")
 #: every arm of the comparison, in table order
-FIX_ARMS = ("early_kmeans", "early_normal", "deferred_05", "deferred_10", "deferred_25", "deferred", "deferred_50",
-            "deferred_normal_init", "deferred_sample_init", "early_no_ema", "early_dead_code", "early_cosine",
-            "early_lowdim", "vqtorch")
+FIX_ARMS = ("early_kmeans", "early_normal", "early_normal_ema", "deferred_05", "deferred_10", "deferred_25", "deferred",
+            "deferred_50", "deferred_normal_init", "deferred_sample_init", "deferred_dead_code", "early_no_ema",
+            "early_dead_code", "early_cosine", "early_lowdim", "vqtorch")
 #: arms whose curves over training are kept (evaluated every ``eval_every`` steps)
 MAIN_ARMS = ("early_kmeans", "early_normal", "deferred")
 #: the length of the continuous phase, T_c as a percentage of the budget (0: early quantization)

@@ -20,7 +20,7 @@ from .. import diversity
 from ..data import Prepared, prepare
 from ..experiments import RunResult, run
 from ..features import SmallCNN, accuracy, cached_classifier, classifier_payload, extract_features
-from ..generate import PriorSpec, cached_prior, sample, tokenize
+from ..generate import PriorSpec, cached_prior, prior_loss, sample, tokenize
 from ..scales import get_scale
 from .arms import ARMS
 from .claims import Claim
@@ -35,6 +35,9 @@ TOKENIZER_ARMS = ("early_kmeans", "deferred_10", "deferred", "deferred_50")
 GRID_SAMPLES = 32
 #: the generator's own seed for sampling (the prior's weights take the tokenizer's seed)
 SAMPLE_SEED = 0
+#: what the pipeline measures, in its cache payload: bump when :func:`generate` computes other measures or
+#: controls (2: controls, held-out NLL, RBF Vendi; distinct-map fraction dropped), so no stale row is served
+PIPELINE_VERSION = 2
 
 
 def prior_spec(scale=None) -> PriorSpec:
@@ -54,6 +57,22 @@ class FeatureNet:
     real: torch.Tensor  # held-out images
     real_features: torch.Tensor
     accuracy: float  # on the held-out images
+
+    @property
+    def bandwidth(self) -> float:
+        """The RBF Vendi kernel's bandwidth: the median distance between the held-out images' standardized
+        features (every set's features are standardized by the held-out images' mean and spread)."""
+        return diversity.median_distance(diversity.standardize(self.real_features, self.real_features))
+
+    def measures(self, images: torch.Tensor) -> dict[str, float]:
+        """Diversity and closeness to the held-out images of a set of images in [-1, 1]."""
+        feats = extract_features(self.model, images)
+        pr = diversity.precision_recall(self.real_features, feats, k=3)
+        return {"pixel distance": diversity.mean_pairwise_pixel_distance(images),
+                "Frechet distance (small CNN)": diversity.frechet_distance(self.real_features, feats),
+                "precision": pr["precision"], "recall": pr["recall"],
+                "Vendi score (RBF)": diversity.vendi_score(diversity.standardize(feats, self.real_features),
+                                                           kernel="rbf", bandwidth=self.bandwidth)}
 
 
 def feature_net(scale=None, cifar_root: str | None = None) -> FeatureNet:
@@ -88,7 +107,8 @@ def generate(tokenizer: RunResult, arm_id: str, features: FeatureNet, scale=None
     spec = prior_spec(s)
     payload = {"tokenizer": tokenizer.key, "prior": store.spec_payload(spec), "prior_seed": tokenizer.spec.seed,
                "samples": s.generated_samples, "temperature": float(temperature), "top_k": top_k,
-               "sample_seed": SAMPLE_SEED, "classifier": features.key, "grid": GRID_SAMPLES}
+               "sample_seed": SAMPLE_SEED, "classifier": features.key, "grid": GRID_SAMPLES,
+               "pipeline": PIPELINE_VERSION}
 
     def compute() -> dict:
         data = prepare(tokenizer.spec.data)
@@ -96,25 +116,35 @@ def generate(tokenizer: RunResult, arm_id: str, features: FeatureNet, scale=None
         num_codes = model.quantizer.num_codes
         train_tokens, real_tokens = tokenize(model, data.train), tokenize(model, data.eval)
         prior, history, _ = cached_prior(tokenizer.key, train_tokens, num_codes, spec, seed=tokenizer.spec.seed)
-        tokens = sample(prior, s.generated_samples, grid=tuple(train_tokens.shape[1:]), temperature=temperature,
-                        top_k=top_k, seed=SAMPLE_SEED)
+        grid = tuple(train_tokens.shape[1:])
+        tokens = sample(prior, s.generated_samples, grid=grid, temperature=temperature, top_k=top_k,
+                        seed=SAMPLE_SEED)
         generated = model.decode_indices(tokens).clamp(-1, 1)
-        generated_features = extract_features(features.model, generated)
+        # Controls. The ceiling: the tokenizer's own reconstructions of held-out images (what any prior could at
+        # best reach through it). The floor: token maps drawn position by position from the training tokens'
+        # unigram distribution (add-one smoothed), decoded by the same tokenizer - a prior that learned nothing
+        # beyond code frequencies.
+        real = features.real[:s.generated_samples]
+        reconstructed = model.decode_indices(tokenize(model, real)).clamp(-1, 1)
+        unigram = torch.bincount(train_tokens.flatten(), minlength=num_codes).double() + 1.0
+        unigram /= unigram.sum()
+        draws = torch.multinomial(unigram, s.generated_samples * grid[0] * grid[1], replacement=True,
+                                  generator=torch.Generator().manual_seed(SAMPLE_SEED))
+        unigram_images = model.decode_indices(draws.view(-1, *grid)).clamp(-1, 1)
         token_stats = diversity.token_diversity(tokens, num_codes)
         real_token_stats = diversity.token_diversity(real_tokens, num_codes)
-        pr = diversity.precision_recall(features.real_features, generated_features, k=3)
         row = {
             "tokenizer recon MSE": tokenizer.final["recon_mse"],
             "tokenizer perplexity": tokenizer.final["perplexity"],
             "prior final loss (nats/token)": float(history["train_loss"].iloc[-1]),
+            "prior held-out NLL (nats/token)": prior_loss(prior, real_tokens),
+            "unigram held-out NLL (nats/token)": float(-unigram.log()[real_tokens.flatten()].mean()),
             "token entropy": token_stats["token_entropy"], "real token entropy": real_token_stats["token_entropy"],
             "distinct codes / sample": token_stats["distinct_codes_per_sample"],
             "real distinct codes / sample": real_token_stats["distinct_codes_per_sample"],
-            "distinct map fraction": token_stats["distinct_map_fraction"],
-            "pixel distance": diversity.mean_pairwise_pixel_distance(generated),
-            "Frechet distance (small CNN)": diversity.frechet_distance(features.real_features, generated_features),
-            "precision": pr["precision"], "recall": pr["recall"],
-            "Vendi score": diversity.vendi_score(generated_features),
+            **features.measures(generated),
+            **{f"{k} · reconstructions": v for k, v in features.measures(reconstructed).items()},
+            **{f"{k} · unigram": v for k, v in features.measures(unigram_images).items()},
         }
         return {"row": row, "grid": generated[:GRID_SAMPLES].clone()}
 
@@ -145,7 +175,9 @@ def reference(features: FeatureNet, scale=None) -> dict[str, float]:
     """The same diversity measures on as many real held-out images as there are samples per prior."""
     n = get_scale(scale).generated_samples
     return {"pixel distance": diversity.mean_pairwise_pixel_distance(features.real[:n]),
-            "Vendi score": diversity.vendi_score(features.real_features[:n])}
+            "Vendi score (RBF)": diversity.vendi_score(
+                diversity.standardize(features.real_features[:n], features.real_features), kernel="rbf",
+                bandwidth=features.bandwidth)}
 
 
 def claims(table: pd.DataFrame) -> list[Claim]:
@@ -157,7 +189,7 @@ def claims(table: pd.DataFrame) -> list[Claim]:
     out = []
     # the paper reports pixel distance, gFID and rFID; the other measures follow from its argument only
     for metric, paper, stated in (("pixel distance", "higher", True), ("token entropy", "higher", False),
-                                  ("Vendi score", "higher", False), ("recall", "higher", False),
+                                  ("Vendi score (RBF)", "higher", False), ("recall", "higher", False),
                                   ("Frechet distance (small CNN)", "lower", True),
                                   ("tokenizer recon MSE", "lower", True)):
         out.append(Claim(f"{metric}: deferred (mean over T_c) vs early", paper, deferred[metric].tolist(),

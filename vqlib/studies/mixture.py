@@ -13,7 +13,7 @@ from .. import metrics
 from ..data import prepare
 from ..experiments import ModelSpec
 from ..scales import get_scale
-from . import settings
+from . import settings, views
 from .arms import ARMS, INITIALIZATION_ARMS
 from .claims import Claim
 from .core import Case, Runs, arm_case
@@ -21,7 +21,7 @@ from .views import encoder_outputs
 
 __all__ = ["PICTURE_DIMS", "STUDY_DIM", "RELATIVE_SCALES", "CAPACITIES", "CODEBOOK_SIZES", "picture_cases",
            "usage_cases", "init_scale_cases", "capacity_cases", "codebook_size_cases", "shrinkage_cases",
-           "spreads", "encoder_spreads", "claims", "sweep_base"]
+           "spreads", "encoder_spreads", "mode_entropies", "claims", "sweep_base"]
 
 #: input dimensions D of the shrinkage picture
 PICTURE_DIMS = (2, 8, 32)
@@ -120,10 +120,24 @@ def encoder_spreads(picture: Runs) -> dict[str, list[float]]:
     return out
 
 
+def mode_entropies(picture: Runs) -> dict[str, list[float]]:
+    """The toy theory's diversity (:func:`vqlib.studies.views.mode_entropy`) of the baseline's and the deferred
+    arm's codebooks at every D of the picture (seed 0)."""
+    out: dict[str, list[float]] = {BASELINE.id: [], DEFERRED.id: []}
+    for dim in PICTURE_DIMS:
+        for arm_id in out:
+            result = picture.one(D=dim, arm=arm_id)
+            data = prepare(result.spec.data)
+            counts = views.codes_per_mode(result, data.eval, data.eval_labels, data.num_components)
+            out[arm_id].append(views.mode_entropy(counts))
+    return out
+
+
 def claims(picture: Runs, usage: Runs, capacity: Runs, sizes: Runs, shrinkage: Runs) -> list[Claim]:
     """The paper's claims that notebook 01 can test, each on the runs of its figure."""
     b, d = BASELINE.id, DEFERRED.id
     spread = encoder_spreads(picture)
+    entropy = mode_entropies(picture)
     k_small, k_large = CODEBOOK_SIZES[0], CODEBOOK_SIZES[-1]
 
     def gain(k):  # perplexity of deferral over the baseline's, per seed
@@ -147,6 +161,8 @@ def claims(picture: Runs, usage: Runs, capacity: Runs, sizes: Runs, shrinkage: R
               shrinkage.values("shrinkage_euclidean", arm=d), shrinkage.values("shrinkage_euclidean", arm=b)),
         Claim(f"embedding spread: trained vs untrained encoder (pairs: D = {PICTURE_DIMS})", "higher",
               spread["trained"], spread["untrained"]),
+        Claim(f"toy theory, entropy of codes over modes: deferred vs baseline (pairs: D = {PICTURE_DIMS})", "higher",
+              entropy[d], entropy[b], stated=False),
         Claim("embedding eff. rank: width 256 vs width 4 (baseline)", "higher",
               width(256, "embedding_effective_rank"), width(4, "embedding_effective_rank")),
         Claim("coverage: width 256 vs width 4 (baseline)", "higher", width(256, "coverage"), width(4, "coverage")),

@@ -10,9 +10,11 @@ import torch
 
 from .. import metrics
 from ..experiments import RunResult, RunSpec, initial_model
+from ..quantize import nearest_code
 from ..train import encode_all
 
-__all__ = ["encoder_outputs", "reconstructions", "CodebookView", "codebook_view", "sorted_usage"]
+__all__ = ["encoder_outputs", "reconstructions", "CodebookView", "codebook_view", "sorted_usage", "codes_per_mode",
+           "mode_entropy"]
 
 
 def encoder_outputs(run: RunResult | RunSpec, inputs: torch.Tensor) -> torch.Tensor:
@@ -63,3 +65,22 @@ def sorted_usage(run: RunResult, inputs: torch.Tensor) -> np.ndarray:
     model = run.model()
     indices = encode_all(model, inputs)[3]
     return np.sort(metrics.code_usage(indices, model.quantizer.num_codes).numpy())[::-1]
+
+
+def codes_per_mode(run: RunResult, inputs: torch.Tensor, labels: torch.Tensor, num_modes: int) -> np.ndarray:
+    """How many of the K codes sit in each mode: a code belongs to the mode (mixture component) of the input
+    whose embedding lies nearest to it, in the lookup space. Dead codes count too: the codebook's size is
+    spent on them wherever they sit."""
+    model = run.model()
+    emb = model.quantizer.embed(encode_all(model, inputs)[0]).detach()
+    nearest, _ = nearest_code(model.quantizer.codes(), emb)
+    return np.bincount(torch.as_tensor(labels)[nearest].numpy(), minlength=num_modes)
+
+
+def mode_entropy(counts: np.ndarray) -> float:
+    """Entropy (nats) of the codes' distribution over modes, p_m = codes in mode m / K: the diversity a
+    perfect generator on these tokens can reach in the paper's toy theory (section 4.2); log C when the codes
+    cover the C modes evenly, log M when they sit in only M of them."""
+    p = np.asarray(counts, dtype=float) / np.sum(counts)
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
