@@ -59,8 +59,8 @@ import pandas as pd
 
 from vqlib import paths
 from vqlib.data import prepare
-from vqlib.plotting import finish, image_grid, plot_sweep, plt, save_figure, show
-from vqlib.studies import ARMS, begin, claims_table, fixes, generation
+from vqlib.plotting import effect_sizes, finish, image_grid, plot_sweep, plt, save_figure, show
+from vqlib.studies import ARMS, begin, claims_table, fixes, generation, summary
 
 S = begin(scale)  # the scale, the house style, tables that show whole sentences
 started = time.perf_counter()
@@ -241,3 +241,20 @@ claims = claims_table(generation.claims(results))
 print(f"scale {S.name}; notebook time {time.perf_counter() - started:.0f} s (cached tokenizers, priors and "
       "samples take seconds)")
 claims.round(4)
+
+# %% [markdown]
+# ## Summary: every claim of notebooks 01–04
+#
+# All claims tables of the four notebooks in one picture (`vqlib.studies.summary`: the same runs, from the
+# cache): each claim's effect (the ratio of the two means) with its interval, coloured by verdict; the marker
+# points the way the paper expects, hollow where the paper only implies the direction. Where a bar crosses
+# the grey band (equal within 5 %) or lies on the wrong side of it, the claim is not supported here.
+
+# %%
+everything = summary.all_claims(S, cifar_root, temperature=temperature, top_k=top_k)
+fig, ax = effect_sizes(everything)
+finish(fig, f"Every claim, notebooks 01–04 (scale {S.name})", legend_from=ax, ncol=3)
+show(save_figure(fig, "04_summary_effects", "Gaussian mixtures, CIFAR-10, the ImageNet stand-in (see each notebook); "
+                 "seeds as in each notebook", S.name))
+everything.groupby("notebook", sort=False)["verdict"].value_counts().unstack(fill_value=0)
+

@@ -18,7 +18,7 @@ from . import paths
 from .cache import atomic_write
 
 __all__ = ["set_style", "use_headless_backend", "save_figure", "show", "plot_curves", "curve_grid", "plot_sweep",
-           "image_grid", "finish", "label_of", "mark_switch", "LABELS", "plt"]
+           "image_grid", "finish", "label_of", "mark_switch", "effect_sizes", "LABELS", "VERDICT_COLORS", "plt"]
 
 #: axis labels for the history and table columns that figures plot (a raw column name is never a label)
 LABELS = {
@@ -179,6 +179,42 @@ def _ticks_at(ax, values) -> None:
     ax.set_xticklabels([text(v) for v in values])
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+#: verdict colours of the claims figures
+VERDICT_COLORS = {"agrees": "#2ca02c", "disagrees": "#d62728", "inconclusive": "0.55"}
+
+
+def effect_sizes(table, band: float = 0.05):
+    """A forest plot of a claims table's ratio effects (rows with a difference effect are left out): one row
+    per claim, the effect on a log axis with its interval, coloured by verdict, the marker pointing the way the
+    paper expects (right: higher; left: lower; diamond: equal), the equality band shaded. Returns (fig, ax)."""
+    import numpy as np
+
+    rows = table[table["effect"] == "ratio"].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(9, 0.26 * len(rows) + 1.2))
+    y = np.arange(len(rows))[::-1]
+    markers = {"higher": ">", "lower": "<", "equal": "D"}
+    for yi, (_, row) in zip(y, rows.iterrows()):
+        low, high = (float(v) for v in row["95 % interval"].strip("[]").split(","))
+        color = VERDICT_COLORS[row["verdict"]]
+        ax.hlines(yi, low, high, color=color, lw=1.5)
+        ax.plot(row["effect size"], yi, markers[row["expected"]], color=color, ms=6,
+                mfc=color if row["source"] == "the paper" else "white")
+    ax.axvspan(1 - band, 1 / (1 - band), color="0.85", lw=0, zorder=0)
+    ax.axvline(1.0, color="0.4", lw=0.8)
+    ax.set_xscale("log")
+    labels = [f"{row['notebook']} · {row['claim']}" if "notebook" in rows else row["claim"]
+              for _, row in rows.iterrows()]
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_xlabel("effect: first / second (log scale; grey band: equal within 5 %)")
+    for verdict, color in VERDICT_COLORS.items():
+        ax.plot([], [], "s", color=color, label=verdict)
+    ax.plot([], [], ">", color="0.3", label="paper expects higher")
+    ax.plot([], [], "<", color="0.3", label="paper expects lower")
+    ax.plot([], [], ">", color="0.3", mfc="white", label="implied, not reported by the paper")
+    return fig, ax
 
 
 def image_grid(batch, columns: int, gap: int = 2):

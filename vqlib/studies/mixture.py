@@ -21,7 +21,7 @@ from .views import encoder_outputs
 
 __all__ = ["PICTURE_DIMS", "STUDY_DIM", "RELATIVE_SCALES", "CAPACITIES", "CODEBOOK_SIZES", "picture_cases",
            "usage_cases", "init_scale_cases", "capacity_cases", "codebook_size_cases", "shrinkage_cases",
-           "spreads", "encoder_spreads", "mode_entropies", "claims", "sweep_base"]
+           "spreads", "encoder_spreads", "centred_spreads", "mode_entropies", "claims", "sweep_base"]
 
 #: input dimensions D of the shrinkage picture
 PICTURE_DIMS = (2, 8, 32)
@@ -120,6 +120,14 @@ def encoder_spreads(picture: Runs) -> dict[str, list[float]]:
     return out
 
 
+def centred_spreads(usage: Runs, arm_id: str) -> list[float]:
+    """:func:`vqlib.studies.views.centred_code_spread` of every seed's final codebook of ``arm_id``."""
+    out = []
+    for result in usage.select(arm=arm_id).results:
+        out.append(views.centred_code_spread(result, prepare(result.spec.data).eval))
+    return out
+
+
 def mode_entropies(picture: Runs) -> dict[str, list[float]]:
     """The toy theory's diversity (:func:`vqlib.studies.views.mode_entropy`) of the baseline's and the deferred
     arm's codebooks at every D of the picture (seed 0)."""
@@ -151,6 +159,8 @@ def claims(picture: Runs, usage: Runs, capacity: Runs, sizes: Runs, shrinkage: R
               usage.values("utilization", arm=d), usage.values("utilization", arm=b)),
         Claim("code spread (cos): deferred vs baseline", "higher",
               usage.values("code_cosine_distance", arm=d), usage.values("code_cosine_distance", arm=b)),
+        Claim("code spread (cos, centred on the embeddings' mean): deferred vs baseline", "higher",
+              centred_spreads(usage, d), centred_spreads(usage, b), stated=False),
         Claim("coverage: deferred vs baseline", "higher", usage.values("coverage", arm=d),
               usage.values("coverage", arm=b)),
         Claim("spread of the *used* codes (cos): deferred vs baseline", "higher",

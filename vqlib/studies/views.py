@@ -14,7 +14,7 @@ from ..quantize import nearest_code
 from ..train import encode_all
 
 __all__ = ["encoder_outputs", "reconstructions", "CodebookView", "codebook_view", "sorted_usage", "codes_per_mode",
-           "mode_entropy"]
+           "mode_entropy", "centred_code_spread"]
 
 
 def encoder_outputs(run: RunResult | RunSpec, inputs: torch.Tensor) -> torch.Tensor:
@@ -84,3 +84,14 @@ def mode_entropy(counts: np.ndarray) -> float:
     p = np.asarray(counts, dtype=float) / np.sum(counts)
     p = p[p > 0]
     return float(-(p * np.log(p)).sum())
+
+
+def centred_code_spread(run: RunResult, inputs: torch.Tensor) -> float:
+    """Mean pairwise cosine distance of the codes measured from the embeddings' mean instead of the origin.
+
+    The paper's code spread (:func:`vqlib.metrics.mean_pairwise_cosine_distance` of the raw codebook) depends on
+    where the origin lies: codes far from it in one direction look similar however they are arranged around
+    the data. Centring on the mean of the embeddings they serve (in the lookup space) removes that."""
+    model = run.model()
+    emb = model.quantizer.embed(encode_all(model, inputs)[0]).detach()
+    return metrics.mean_pairwise_cosine_distance(model.quantizer.codes() - emb.mean(0))
