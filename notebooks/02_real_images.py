@@ -248,6 +248,32 @@ finish(fig, legend_from=axes[0], fontsize=7)
 show(save_figure(fig, "02_shrinkage", "; ".join(SOURCES.values()) + "; seed 0 in the PCA views", S.name))
 
 # %% [markdown]
+# The same CIFAR-10 embeddings and codes in t-SNE maps, the paper's view (scikit-learn's `TSNE`, perplexity 30,
+# PCA initialization, seed 0; 2,000 token embeddings and all codes mapped together,
+# `vqlib.studies.views.tsne_view`). t-SNE keeps neighbourhoods, not spreads.
+
+# %%
+tsne_points = 400 if S.name == "smoke" else 2000
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.8))
+for ax, arm_id in zip(axes, (BASELINE, DEFERRED)):
+    view = views.tsne_view(arms.select(dataset="CIFAR-10", arm=arm_id, seed=0).results[0],
+                           datasets["CIFAR-10"].data.eval, max_points=tsne_points)
+    xy, used = view.codes, view.used
+    ax.scatter(view.embeddings[:, 0], view.embeddings[:, 1], s=2, c="0.7", lw=0, rasterized=True,
+               label="token embeddings")
+    ax.scatter(xy[~used, 0], xy[~used, 1], s=6, c="#d62728", lw=0, label="dead codes")
+    ax.scatter(xy[used, 0], xy[used, 1], s=6, c="k", lw=0, label="used codes")
+    ax.set_title(f"CIFAR-10 · {ARMS[arm_id].label}: {view.num_used} codes used", fontsize=9)
+    ax.set_xticks([]), ax.set_yticks([])
+finish(fig, f"t-SNE of token embeddings and codes, K={codebook_size}", legend_from=axes[0])
+show(save_figure(fig, "02_tsne", SOURCES["CIFAR-10"] + f"; seed 0; {tsne_points} embeddings per map", S.name))
+
+# %% [markdown]
+# In the t-SNE maps the baseline's 187 dead codes form a clump of their own, apart from every token embedding,
+# and its 69 used codes crowd one region of the map; deferral's codes are spread over the whole map, its 18
+# dead codes at an edge.
+
+# %% [markdown]
 # **Paper:** early quantization's codebook shrinks into a narrow region and stays there; deferral anchors it
 # to the matured embeddings.
 #

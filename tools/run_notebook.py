@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))  # vqlib.paths, without importing torch
 from vqlib import paths  # noqa: E402
 
 #: packages whose versions can change the numbers or the pixels of a notebook's outputs
-VERSIONED = ("torch", "numpy", "pandas", "matplotlib", "pillow", "vector-quantize-pytorch", "papermill", "jupytext",
-             "ipykernel")
+VERSIONED = ("torch", "numpy", "pandas", "matplotlib", "pillow", "scikit-learn", "vector-quantize-pytorch", "papermill",
+             "jupytext", "ipykernel")
 #: environment settings that choose the data, the device or the run cache's behaviour
 SETTINGS = ("VQLIB_CIFAR10", "VQLIB_IMAGENET", "VQLIB_IMAGENET_CLASSES", "VQLIB_DEVICE", "VQLIB_PRECISION",
             "VQLIB_DATA", "VQLIB_FIGURES")

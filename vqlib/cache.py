@@ -42,8 +42,8 @@ __all__ = ["SCHEMA_VERSION", "KINDS", "atomic_write", "canonical", "digest", "en
 #: Bump when a code change alters any cached number (the golden fingerprint test says when).
 SCHEMA_VERSION = 2
 
-#: What the store holds; one file name prefix per kind.
-KINDS = ("run", "prior", "classifier", "generation")
+#: What the store holds; one file name prefix per kind ("view": costly pictures of a trained model, e.g. t-SNE).
+KINDS = ("run", "prior", "classifier", "generation", "view")
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> None:

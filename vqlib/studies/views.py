@@ -14,7 +14,7 @@ from ..quantize import nearest_code
 from ..train import encode_all
 
 __all__ = ["encoder_outputs", "reconstructions", "CodebookView", "codebook_view", "sorted_usage", "codes_per_mode",
-           "mode_entropy", "centred_code_spread"]
+           "mode_entropy", "centred_code_spread", "tsne_view"]
 
 
 def encoder_outputs(run: RunResult | RunSpec, inputs: torch.Tensor) -> torch.Tensor:
@@ -95,3 +95,37 @@ def centred_code_spread(run: RunResult, inputs: torch.Tensor) -> float:
     model = run.model()
     emb = model.quantizer.embed(encode_all(model, inputs)[0]).detach()
     return metrics.mean_pairwise_cosine_distance(model.quantizer.codes() - emb.mean(0))
+
+
+def tsne_view(run: RunResult, inputs: torch.Tensor, max_points: int = 2000, perplexity: float = 30.0,
+              seed: int = 0) -> CodebookView:
+    """Embeddings and codes in one 2-D t-SNE map (scikit-learn's TSNE, the paper's view), in the lookup space.
+
+    One map of a seeded random subset of ``max_points`` embeddings together with all K codes, so codes sit
+    among the embeddings they serve. t-SNE keeps neighbourhoods, not distances: a clump of codes far from the
+    data in the PCA view can land anywhere. Cached (kind "view") by the run, the inputs' checksum and these
+    settings: it takes seconds to minutes."""
+    from .. import cache as store
+
+    payload = {"run": run.key, "inputs": store.digest(inputs), "method": "tsne", "max_points": max_points,
+               "perplexity": perplexity, "seed": seed}
+
+    def compute() -> dict:
+        from sklearn.manifold import TSNE
+
+        model = run.model()
+        rows, _, _, indices = encode_all(model, inputs)
+        emb = model.quantizer.embed(rows).detach()
+        codes = model.quantizer.codes()
+        picked = torch.arange(len(emb))
+        if len(emb) > max_points:
+            picked = torch.randperm(len(emb), generator=torch.Generator().manual_seed(seed))[:max_points]
+        points = torch.cat([emb[picked], codes]).double().numpy()
+        xy = TSNE(n_components=2, perplexity=min(perplexity, (len(points) - 1) / 3), init="pca",
+                  random_state=seed).fit_transform(points)
+        used = torch.bincount(indices, minlength=codes.shape[0]) > 0
+        return {"embeddings": xy[:len(picked)], "codes": xy[len(picked):], "used": used.numpy(),
+                "picked": picked.numpy()}
+
+    value, _ = store.cached("view", payload, compute)
+    return CodebookView(value["embeddings"], value["codes"], value["used"], value["picked"])
