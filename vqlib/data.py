@@ -77,6 +77,8 @@ class MixtureSpec:
     separation: float = 1.0
     std: float = 0.05
     seed: int = 0
+    #: least distance between two means (None: 6 std); fixed, it keeps the means while ``std`` varies
+    min_distance: float | None = field(default=None, metadata={"absent": None})
 
 
 IMAGE_DATASETS = ("cifar10", "imagenet")
@@ -234,7 +236,7 @@ def load(spec: MixtureSpec | ImageSpec, data_dir=None) -> Prepared:
     """Materialize a data spec (downloads or reads local copies, announced, cached as .npy)."""
     if isinstance(spec, MixtureSpec):
         mix = make_gaussian_mixture(spec.num_components, spec.points_per_component, spec.dim, spec.separation,
-                                    spec.std, seed=spec.seed)
+                                    spec.std, min_distance=spec.min_distance, seed=spec.seed)
         source = (f"Gaussian mixture: {spec.num_components} components x {spec.points_per_component} points, "
                   f"D={spec.dim}, std={spec.std:g}, means in [-{spec.separation:g}, {spec.separation:g}]^D, "
                   f"data seed {spec.seed}")

@@ -21,7 +21,8 @@ from .views import encoder_outputs
 
 __all__ = ["PICTURE_DIMS", "STUDY_DIM", "RELATIVE_SCALES", "CAPACITIES", "CODEBOOK_SIZES", "picture_cases",
            "usage_cases", "init_scale_cases", "capacity_cases", "codebook_size_cases", "shrinkage_cases",
-           "spreads", "encoder_spreads", "centred_spreads", "mode_entropies", "claims", "sweep_base"]
+           "spreads", "encoder_spreads", "centred_spreads", "mode_entropies", "claims", "sweep_base", "phase_cases",
+           "PHASE_DIMS", "PHASE_STDS", "PHASE_CODES_PER_COMPONENT", "PHASE_MIN_DISTANCE"]
 
 #: input dimensions D of the shrinkage picture
 PICTURE_DIMS = (2, 8, 32)
@@ -126,6 +127,30 @@ def centred_spreads(usage: Runs, arm_id: str) -> list[float]:
     for result in usage.select(arm=arm_id).results:
         out.append(views.centred_code_spread(result, prepare(result.spec.data).eval))
     return out
+
+
+#: where early quantization collapses: the phase diagram's axes (C = 10 components, means at least 0.3 apart)
+PHASE_DIMS = (2, 8, 32)
+PHASE_STDS = (0.05, 0.15, 0.3)  # component spread; separation / spread = 0.3 / std = 6, 2, 1
+PHASE_CODES_PER_COMPONENT = (1, 4, 16)
+PHASE_MIN_DISTANCE = 0.3
+
+
+def phase_cases(scale=None) -> list[Case]:
+    """Baseline and deferral (seed 0, the sweeps' budget) on two slices through (D, separation / spread, K / C):
+    D x spread at K / C = 4, and K / C x spread at D = 8 (labels: D, std, K_per_C)."""
+    s = get_scale(scale)
+    configs = {(d, std, 4) for d in PHASE_DIMS for std in PHASE_STDS}
+    configs |= {(8, std, k) for k in PHASE_CODES_PER_COMPONENT for std in PHASE_STDS}
+    cases = []
+    for dim, std, per_component in sorted(configs):
+        data = dataclasses.replace(settings.paper_mixture(s, dim, s.sweep_points // 10), std=std,
+                                   min_distance=PHASE_MIN_DISTANCE)
+        model = dataclasses.replace(settings.SMALL_MIXTURE_MODEL, num_codes=10 * per_component)
+        base = settings.mixture_base(s, model=model, train=settings.mixture_sweep_train(s))
+        base = dataclasses.replace(base, data=data)
+        cases += [arm_case(base, a, 0, D=dim, std=std, K_per_C=per_component) for a in (BASELINE, DEFERRED)]
+    return cases
 
 
 def mode_entropies(picture: Runs) -> dict[str, list[float]]:
