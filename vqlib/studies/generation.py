@@ -11,6 +11,7 @@ classifier, so a second run draws the figures without tokenizing, training or sa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import pandas as pd
 import torch
@@ -58,7 +59,7 @@ class FeatureNet:
     real_features: torch.Tensor
     accuracy: float  # on the held-out images
 
-    @property
+    @cached_property  # measured three times per tokenizer: compute the 500 x 500 distances once
     def bandwidth(self) -> float:
         """The RBF Vendi kernel's bandwidth: the median distance between the held-out images' standardized
         features (every set's features are standardized by the held-out images' mean and spread)."""
