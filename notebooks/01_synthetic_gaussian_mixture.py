@@ -246,7 +246,7 @@ for ax, metric in zip(axes, ["utilization", "coverage", "perplexity"]):
     ax.set_xlabel("codebook std / data spread")
 study = init_scale.results[0].spec
 finish(fig, f"Random-normal codebook scale, early quantization, K={study.model.num_codes}", legend_from=axes[0])
-show(save_figure(fig, "01_init_scale", f"{prepare(study.data).source}; seeds {list(range(S.seeds))}; "
+show(save_figure(fig, "01_init_scale", f"{prepare(study.data).source}; seeds {mixture.sweep_seeds(S)}; "
                  f"{S.sweep_steps} steps", S.name))
 print(f"data spread {spread['data']:.3f}, untrained-encoder output spread {spread['untrained_encoder']:.3f}")
 scale_table.groupby("relative_scale")[["utilization", "coverage", "perplexity", "recon_mse"]].mean().round(3)
@@ -292,7 +292,8 @@ axes[0, 3].set_yscale("log"), axes[1, 3].set_yscale("log")
 study = capacity.results[0].spec
 finish(fig, f"Encoder capacity: depth (width 64, top) and width (depth 2, bottom); K={study.model.num_codes}",
        legend_from=axes[0, 0])
-show(save_figure(fig, "01_capacity", f"{prepare(study.data).source}; seed 0; {S.sweep_steps} steps", S.name))
+show(save_figure(fig, "01_capacity", f"{prepare(study.data).source}; seeds {mixture.sweep_seeds(S)}; "
+                 f"{S.sweep_steps} steps", S.name))
 capacity_table[["capacity", "arm_label", "embedding_effective_rank", "embedding spread", "coverage", "utilization",
                 "recon_mse"]].round(3)
 
@@ -332,7 +333,8 @@ axes[3].set_yscale("log")
 axes[1].legend(fontsize=7, loc="upper left")
 finish(fig, "Codebook size K (C = 10 components)", legend_from=axes[0])
 source = prepare(sizes.results[0].spec.data).source
-show(save_figure(fig, "01_codebook_size", f"{source}; seeds {list(range(S.seeds))}; {S.sweep_steps} steps", S.name))
+show(save_figure(fig, "01_codebook_size", f"{source}; seeds {mixture.sweep_seeds(S)}; {S.sweep_steps} steps",
+                 S.name))
 size_table.groupby(["K", "arm_label"], sort=False)[["utilization", "perplexity", "coverage",
                                                     "recon_mse"]].mean().round(3)
 
@@ -458,9 +460,11 @@ slices = [("D", mixture.PHASE_DIMS, phase_table[phase_table.K_per_C == 4], "inpu
           ("K_per_C", mixture.PHASE_CODES_PER_COMPONENT, phase_table[phase_table.D == 8], "codes per component K / C (D = 8)")]
 fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
 for pair, (column, values, rows, xlabel) in enumerate(slices):
-    base = rows[rows.arm == BASELINE].set_index(["std", column])
-    deferred = rows[rows.arm == DEFERRED].set_index(["std", column])
-    grids = [base["utilization"], deferred["perplexity"] / base["perplexity"]]
+    base = rows[rows.arm == BASELINE].set_index(["std", column, "seed"])
+    deferred = rows[rows.arm == DEFERRED].set_index(["std", column, "seed"])
+    # means over seeds: of the baseline's utilization, and of the per-seed ratio of perplexities
+    grids = [base["utilization"].groupby(["std", column]).mean(),
+             (deferred["perplexity"] / base["perplexity"]).groupby(["std", column]).mean()]
     for ax, grid, title, cmap in zip(axes[2 * pair:2 * pair + 2], grids,
                                      ["baseline utilization", "perplexity, deferred / baseline"], ["viridis", "magma"]):
         table = grid.unstack(column).reindex(index=list(mixture.PHASE_STDS), columns=list(values))
@@ -475,9 +479,10 @@ for pair, (column, values, rows, xlabel) in enumerate(slices):
         ax.set_title(title, fontsize=9)
         ax.grid(False)
         fig.colorbar(image, ax=ax, fraction=0.046)
-finish(fig, "Where early quantization collapses: 10-component mixture, seed 0")
+finish(fig, f"Where early quantization collapses: 10-component mixture, mean over seeds {mixture.sweep_seeds(S)}")
 show(save_figure(fig, "01_phase_diagram", f"Gaussian mixture 10 x {S.sweep_points // 10}, means at least "
-                 f"{mixture.PHASE_MIN_DISTANCE} apart; seed 0; {S.sweep_steps} steps", S.name))
+                 f"{mixture.PHASE_MIN_DISTANCE} apart; seeds {mixture.sweep_seeds(S)}; {S.sweep_steps} steps",
+                 S.name))
 phase_table.pivot_table(index=["D", "K_per_C", "std"], columns="arm", values=["utilization", "perplexity"]).round(3)
 
 # %% [markdown]

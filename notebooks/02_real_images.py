@@ -168,7 +168,8 @@ for ax, metric in zip(axes, ["recon_mse", "perplexity", "utilization", "code_cos
     plot_sweep(ax, size_table, "K", metric, group="arm_label", logx=True, colors=COLORS)
 axes[1].set_yscale("log", base=2)
 finish(fig, f"Codebook size, CIFAR-10, {S.image_steps} steps", legend_from=axes[0])
-show(save_figure(fig, "02_codebook_size", SOURCES["CIFAR-10"] + "; seed 0", S.name))
+show(save_figure(fig, "02_codebook_size", SOURCES["CIFAR-10"] + f"; seeds {list(range(S.image_sweep_seeds))}",
+                 S.name))
 size_table[["K", "arm_label", "recon_mse", "perplexity", "utilization", "dead_codes", "code_cosine_distance"]].round(4)
 
 # %% [markdown]
@@ -201,7 +202,7 @@ for row, knob in enumerate(["channels", "res blocks"]):
                    colors=COLORS)
         ax.set_xlabel(knob)
 finish(fig, f"Encoder capacity, CIFAR-10, K={codebook_size}", legend_from=axes[0, 0])
-show(save_figure(fig, "02_capacity", SOURCES["CIFAR-10"] + "; seed 0", S.name))
+show(save_figure(fig, "02_capacity", SOURCES["CIFAR-10"] + f"; seeds {list(range(S.image_sweep_seeds))}", S.name))
 capacity_table[["knob", "value", "arm_label", "embedding_effective_rank", "embedding_euclidean_distance", "recon_mse",
                 "utilization"]].round(4)
 

@@ -183,7 +183,7 @@ capacity_table = capacity.table
 shown = [("embedding_effective_rank", "embedding effective rank"), ("utilization", "utilization"),
          ("recon_mse", "reconstruction MSE")]
 fig, axes = plt.subplots(2, 3, figsize=(13, 6))
-for row, (dataset, (knob, _, _)) in enumerate(fixes.CAPACITY.items()):
+for row, (dataset, (knob, _)) in enumerate(fixes.CAPACITY.items()):
     for ax, (metric, label) in zip(axes[row], shown):
         plot_sweep(ax, capacity_table[capacity_table.dataset == dataset], "value", metric, group="arm_label", logx=True,
                    ylabel=f"{dataset}: {label}", colors=COLORS)

@@ -35,12 +35,14 @@ import numpy as np
 import torch
 
 from . import paths
+from .executors import computing
 
 __all__ = ["SCHEMA_VERSION", "KINDS", "atomic_write", "canonical", "digest", "entry_key", "entry_path", "load",
-           "save", "cached", "force_requested", "spec_payload"]
+           "save", "cached", "has", "force_requested", "spec_payload"]
 
 #: Bump when a code change alters any cached number (the golden fingerprint test says when).
-SCHEMA_VERSION = 2
+#: 3: every computation runs with VQLIB_RUN_THREADS threads (default 1); fused Adam; streaming evaluation.
+SCHEMA_VERSION = 3
 
 #: What the store holds; one file name prefix per kind ("view": costly pictures of a trained model, e.g. t-SNE).
 KINDS = ("run", "prior", "classifier", "generation", "view")
@@ -167,7 +169,13 @@ def cached(kind: str, payload: Any, compute: Callable[[], Any], force: bool | No
         value = load(kind, payload)
         if value is not None:
             return value, True
-    value = compute()
+    with computing():  # a fixed thread count: the same numbers whichever process computes the entry
+        value = compute()
     if enabled:
         save(kind, payload, value)
     return value, False
+
+
+def has(kind: str, payload: Any) -> bool:
+    """Whether an entry for ``payload`` exists (it is checked when loaded, not here)."""
+    return entry_path(kind, payload).exists()

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import accel, paths
+from . import accel, executors, paths
 from . import cache as store
 from .data import ImageSpec, MixtureSpec, prepare
 from .models import ConvVQVAE, MLPAutoencoder, VQAutoencoder
@@ -200,11 +200,58 @@ def checkpoint_path(key: str) -> Path:
     return paths.cache_dir() / "checkpoints" / f"run-{key}.ckpt"
 
 
-def run_many(specs, desc: str = "runs", progress: bool | None = None) -> list[RunResult]:
-    """``run`` over a list of specs with one outer progress bar (cached runs take milliseconds)."""
+def run_many(specs, desc: str = "runs", progress: bool | None = None, executor=None) -> list[RunResult]:
+    """``run`` over a list of specs, the results in the specs' order (cached runs take milliseconds).
+
+    The runs not in the cache are computed on ``executor``: any :class:`concurrent.futures.Executor` (a
+    :func:`vqlib.executors.local_pool`, submitit's ``AutoExecutor``, ...); by default
+    :func:`vqlib.executors.default_executor` (VQLIB_WORKERS processes, one per core or GPU), or this process
+    when there is one worker or one run to compute. A spec listed twice is computed once. Workers write the
+    shared cache (entries are written atomically, so a worker that dies leaves none) and the results are read
+    back from it; every run computes with the same thread count wherever it runs, so its numbers do not
+    depend on the executor (:mod:`vqlib.executors`).
+    """
     specs = list(specs)
+    for spec in specs:
+        if not isinstance(spec, RunSpec):
+            raise TypeError(f"run_many() takes RunSpecs, got {type(spec).__name__}")
+    missing: dict[str, tuple[RunSpec, dict]] = {}
+    if not store.force_requested(None):
+        for spec in specs:  # keys need the data's checksum: every dataset is prepared here, once, first
+            payload = run_payload(spec, prepare(spec.data).identity)
+            if not store.has("run", payload):
+                missing.setdefault(store.entry_key("run", payload), (spec, payload))
+    owned = executor is None and len(missing) > 1
+    if owned:
+        executor = executors.default_executor()
+    if executor is not None and missing:
+        try:
+            # the costliest first, so a long run does not start last on an otherwise idle pool
+            todo = sorted((spec for spec, _ in missing.values()), key=_cost, reverse=True)
+            executors.submit_all(executor, _compute_run, todo, desc=f"{desc} ({len(todo)} to compute)",
+                                 describe=_describe, progress=progress)
+        finally:
+            if owned:
+                executor.shutdown(cancel_futures=True)
+        for spec, payload in missing.values():
+            if not store.has("run", payload):
+                raise RuntimeError(f"a worker computed {_describe(spec)}, but its result is not in this process's "
+                                   f"cache ({paths.cache_dir()}): point VQLIB_CACHE at a folder every worker "
+                                   "can read and write")
     return [run(spec, progress=False) for spec in tqdm(specs, desc=desc, leave=False,
                                                        disable=not paths.progress_enabled(progress))]
+
+
+def _compute_run(spec: RunSpec) -> str:
+    """What a worker does for :func:`run_many`: train ``spec`` into the cache; returns its key."""
+    return run(spec, progress=False).key
+
+
+def _cost(spec: RunSpec) -> float:
+    """A rough relative cost of a run (for scheduling only): steps x batch x pixels or dimensions."""
+    data = spec.data
+    size = data.resolution ** 2 * 3 * spec.model.channels / 32 if isinstance(data, ImageSpec) else data.dim
+    return spec.train.steps * spec.train.batch_size * size
 
 
 def _describe(spec: RunSpec) -> str:

@@ -273,7 +273,7 @@ def train_prior(tokens: torch.Tensor, num_codes: int, spec: PriorSpec = PriorSpe
     decay = [p for p in prior.parameters() if p.ndim >= 2]
     no_decay = [p for p in prior.parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": spec.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=spec.lr)
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=spec.lr, fused=True)
     history: list[dict[str, float]] = []
     start_time = time.perf_counter()
     interval_sum, interval_steps = 0.0, 0

@@ -22,7 +22,8 @@ __all__ = ["Scale", "SCALES", "get_scale"]
 @dataclass(frozen=True)
 class Scale:
     name: str
-    seeds: int  # seeds per arm
+    seeds: int  # seeds per arm of the mixture's headline comparisons (baseline vs deferred and their arms)
+    sweep_seeds: int  # seeds per point of every mixture sweep (capacity, init scale, K, phase diagram)
     # Gaussian-mixture studies
     mixture_steps: int
     mixture_batch: int
@@ -31,7 +32,8 @@ class Scale:
     sweep_points: int  # points per configuration in sweeps (capacity, scale, K)
     sweep_steps: int  # steps per configuration in sweeps (evaluated at the start, switch and end only)
     # image studies
-    image_seeds: int  # seeds per arm in the image studies (training is costlier there)
+    image_seeds: int  # seeds of the CIFAR-10 headline comparison (baseline vs deferred)
+    image_sweep_seeds: int  # seeds of every other image arm and sweep point (ImageNet, K, capacity, T_c, ...)
     image_steps: int
     image_batch: int
     image_eval_every: int
@@ -50,22 +52,23 @@ class Scale:
 
 
 SCALES: dict[str, Scale] = {
-    "smoke": Scale("smoke", seeds=1, mixture_steps=60, mixture_batch=256, mixture_eval_every=30,
-                   mixture_points_per_component=100, sweep_points=1000, sweep_steps=40, image_seeds=1, image_steps=8,
+    "smoke": Scale("smoke", seeds=1, sweep_seeds=1, mixture_steps=60, mixture_batch=256, mixture_eval_every=30,
+                   mixture_points_per_component=100, sweep_points=1000, sweep_steps=40, image_seeds=1,
+                   image_sweep_seeds=1, image_steps=8,
                    image_batch=16, image_eval_every=4, cifar_train_images=256, eval_images=64, imagenet_resolution=32,
                    image_codebook_sizes=(16, 64), image_channels=32,
                    imagenet_codebook_size=256, prior_steps=10, prior_dim=32, prior_depth=1,
                    generated_samples=32, classifier_steps=5),
-    "default": Scale("default", seeds=3, mixture_steps=1500, mixture_batch=512, mixture_eval_every=100,
+    "default": Scale("default", seeds=5, sweep_seeds=3, mixture_steps=1500, mixture_batch=512, mixture_eval_every=100,
                      mixture_points_per_component=1000, sweep_points=5000, sweep_steps=700,
-                     image_seeds=2, image_steps=600, image_batch=64,
+                     image_seeds=5, image_sweep_seeds=3, image_steps=600, image_batch=64,
                      image_eval_every=100, cifar_train_images=20000, eval_images=500, imagenet_resolution=64,
                      image_codebook_sizes=(64, 256, 1024, 4096), image_channels=32,
                      imagenet_codebook_size=256, prior_steps=600, prior_dim=64, prior_depth=2,
                      generated_samples=500, classifier_steps=400),
-    "paper": Scale("paper", seeds=3, mixture_steps=10000, mixture_batch=1024, mixture_eval_every=250,
+    "paper": Scale("paper", seeds=5, sweep_seeds=3, mixture_steps=10000, mixture_batch=1024, mixture_eval_every=250,
                    mixture_points_per_component=1000, sweep_points=10000, sweep_steps=5000,
-                   image_seeds=2, image_steps=40000, image_batch=128,
+                   image_seeds=5, image_sweep_seeds=3, image_steps=40000, image_batch=128,
                    image_eval_every=2000, cifar_train_images=None, eval_images=10000, imagenet_resolution=128,
                    image_codebook_sizes=(64, 256, 1024, 4096, 8192, 16384),
                    image_channels=64, imagenet_codebook_size=16384, prior_steps=20000, prior_dim=256,
@@ -75,7 +78,8 @@ SCALES: dict[str, Scale] = {
 
 # make gpu-check: the paper-scale code path (full CIFAR-10, K up to 16,384, 128 px ImageNet, 10,000-image
 # evaluation) at a few thousand steps; the notebooks are not run at it.
-SCALES["gpu"] = dataclasses.replace(SCALES["paper"], name="gpu", seeds=1, image_seeds=1, image_steps=2000,
+SCALES["gpu"] = dataclasses.replace(SCALES["paper"], name="gpu", seeds=1, sweep_seeds=1, image_seeds=1,
+                                    image_sweep_seeds=1, image_steps=2000,
                                     image_eval_every=1000, image_codebook_sizes=(1024, 16384))
 
 

@@ -201,7 +201,8 @@ def _train(model, data, spec, seed, progress, description, device, checkpoint) -
     if hasattr(vq, "manual_seed"):
         vq.manual_seed(seed + 2)  # dead-code replacements
     vq.active = False  # switched on inside the loop at quantize_from, after the codebook is initialized
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=spec.lr)
+    # fused: one kernel for all parameters; on these small models the per-tensor loop was 13 % of a mixture step
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=spec.lr, fused=True)
     history: list[dict[str, float]] = []
     running, first_step, elapsed = math.nan, 0, 0.0
     state = _load_checkpoint(checkpoint, spec, seed)

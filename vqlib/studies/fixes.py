@@ -33,8 +33,8 @@ MAIN_ARMS = ("early_kmeans", "early_normal", "deferred")
 #: the length of the continuous phase, T_c as a percentage of the budget (0: early quantization)
 TIMING_ARMS = {"early_kmeans": 0, "deferred_05": 5, "deferred_10": 10, "deferred_25": 25, "deferred": 33,
                "deferred_50": 50}
-#: encoder capacity with and without deferral: (knob, values, seeds: "all" or "first")
-CAPACITY = {"mixture": ("width", (4, 64, 256), "all"), "CIFAR-10": ("channels", (16, 64), "first")}
+#: encoder capacity with and without deferral: (knob, values), each at the sweep seeds
+CAPACITY = {"mixture": ("width", (4, 64, 256)), "CIFAR-10": ("channels", (16, 64))}
 
 
 def base(dataset: str, scale=None, cifar_root: str | None = None) -> RunSpec:
@@ -47,9 +47,13 @@ def base(dataset: str, scale=None, cifar_root: str | None = None) -> RunSpec:
     raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
 
 
-def seeds(dataset: str, scale=None) -> list[int]:
+def seeds(dataset: str, scale=None, arm_id: str = "early_kmeans") -> list[int]:
+    """The seeds of ``arm_id`` on ``dataset``: every headline seed for the baseline and deferral (the runs of
+    notebooks 01 and 02), ``Scale.image_sweep_seeds`` for the other arms on CIFAR-10."""
     s = get_scale(scale)
-    return list(range(s.seeds if dataset == "mixture" else s.image_seeds))
+    if dataset == "mixture":
+        return list(range(s.seeds))
+    return list(range(s.image_seeds if arm_id in ("early_kmeans", "deferred") else s.image_sweep_seeds))
 
 
 def run_spec(dataset: str, arm_id: str, seed: int, scale=None, cifar_root: str | None = None) -> RunSpec:
@@ -66,7 +70,7 @@ def arm_cases(scale=None, cifar_root: str | None = None) -> list[Case]:
     cases = []
     for dataset in DATASETS:
         for arm_id in FIX_ARMS:
-            for seed in seeds(dataset, scale):
+            for seed in seeds(dataset, scale, arm_id):
                 a = ARMS[arm_id]
                 cases.append(Case(run_spec(dataset, arm_id, seed, scale, cifar_root),
                                   {"dataset": dataset, "arm": arm_id, "arm_label": a.label, "family": a.family,
@@ -75,13 +79,14 @@ def arm_cases(scale=None, cifar_root: str | None = None) -> list[Case]:
 
 
 def capacity_cases(scale=None, cifar_root: str | None = None) -> list[Case]:
-    """Encoder width (mixture, every seed) and channels (CIFAR-10, seed 0: notebook 02's runs), baseline and
-    deferred (labels: dataset, capacity, value, arm)."""
+    """Encoder width (mixture) and channels (CIFAR-10: notebook 02's runs), baseline and deferred, the sweep seeds
+    (labels: dataset, capacity, value, arm)."""
+    s = get_scale(scale)
     cases = []
-    for dataset, (knob, values, which) in CAPACITY.items():
+    for dataset, (knob, values) in CAPACITY.items():
         spec = base(dataset, scale, cifar_root)
         spec = dataclasses.replace(spec, train=settings.endpoints_only(spec.train))
-        run_seeds = seeds(dataset, scale) if which == "all" else seeds(dataset, scale)[:1]
+        run_seeds = list(range(s.sweep_seeds if dataset == "mixture" else s.image_sweep_seeds))
         for value in values:
             sized = dataclasses.replace(spec, model=dataclasses.replace(spec.model, **{knob: value}))
             for arm_id in ("early_kmeans", "deferred"):
@@ -145,7 +150,7 @@ def claims(runs: Runs, capacity: Runs) -> list[Claim]:
             Claim(f"{dataset}: utilization, deferred (k-means at switch) vs deferred (normal codebook at switch)",
                   "higher", v("utilization", "deferred"), v("utilization", "deferred_normal_init")),
         ]
-    for dataset, (knob, values, _) in CAPACITY.items():
+    for dataset, (knob, values) in CAPACITY.items():
         low, high = min(values), max(values)
         out.append(Claim(f"{dataset}: embedding eff. rank, {knob} {high} vs {low} (baseline)", "higher",
                          capacity.values("embedding_effective_rank", dataset=dataset, capacity=f"{knob} {high}",

@@ -17,9 +17,9 @@ import pandas as pd
 import torch
 
 from .. import cache as store
-from .. import diversity
+from .. import diversity, executors
 from ..data import Prepared, prepare
-from ..experiments import RunResult, run
+from ..experiments import RunResult, run, run_many
 from ..features import SmallCNN, accuracy, cached_classifier, classifier_payload, extract_features
 from ..generate import PriorSpec, cached_prior, prior_loss, sample, tokenize
 from ..scales import get_scale
@@ -99,6 +99,13 @@ class Generation:
     cached: bool
 
 
+def _payload(tokenizer: RunResult, features: FeatureNet, s, temperature: float, top_k: int | None) -> dict:
+    return {"tokenizer": tokenizer.key, "prior": store.spec_payload(prior_spec(s)), "prior_seed": tokenizer.spec.seed,
+            "samples": s.generated_samples, "temperature": float(temperature), "top_k": top_k,
+            "sample_seed": SAMPLE_SEED, "classifier": features.key, "grid": GRID_SAMPLES,
+            "pipeline": PIPELINE_VERSION}
+
+
 def generate(tokenizer: RunResult, arm_id: str, features: FeatureNet, scale=None, temperature: float = 1.0,
              top_k: int | None = None, cifar_root: str | None = None) -> Generation:
     """The whole pipeline for one tokenizer, cached: tokenize the training and held-out images, train a
@@ -106,10 +113,7 @@ def generate(tokenizer: RunResult, arm_id: str, features: FeatureNet, scale=None
     them, and measure tokens, pixels and features against the held-out images."""
     s = get_scale(scale)
     spec = prior_spec(s)
-    payload = {"tokenizer": tokenizer.key, "prior": store.spec_payload(spec), "prior_seed": tokenizer.spec.seed,
-               "samples": s.generated_samples, "temperature": float(temperature), "top_k": top_k,
-               "sample_seed": SAMPLE_SEED, "classifier": features.key, "grid": GRID_SAMPLES,
-               "pipeline": PIPELINE_VERSION}
+    payload = _payload(tokenizer, features, s, temperature, top_k)
 
     def compute() -> dict:
         data = prepare(tokenizer.spec.data)
@@ -157,19 +161,40 @@ def generate(tokenizer: RunResult, arm_id: str, features: FeatureNet, scale=None
 
 
 def results(features: FeatureNet, scale=None, temperature: float = 1.0, top_k: int | None = None,
-            cifar_root: str | None = None) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
-    """Every tokenizer of TOKENIZER_ARMS and every image seed through :func:`generate`: the results table
-    (figures/04_results.csv) and, per tokenizer label, the samples of its first seed."""
+            cifar_root: str | None = None, executor=None) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
+    """Every tokenizer of TOKENIZER_ARMS and ``Scale.image_sweep_seeds`` seeds through :func:`generate`: the
+    results table (figures/04_results.csv) and, per tokenizer label, the samples of its first seed.
+
+    Tokenizers and pipelines not in the cache are computed on ``executor`` (as in
+    :func:`vqlib.experiments.run_many`; by default one process per core)."""
     s = get_scale(scale)
+    jobs = [(arm_id, seed) for arm_id in TOKENIZER_ARMS for seed in range(s.image_sweep_seeds)]
+    tokenizers = run_many([run_spec("CIFAR-10", arm_id, seed, s, cifar_root) for arm_id, seed in jobs],
+                          desc="tokenizers", executor=executor)
+    todo = [(t.spec, arm_id, s.name, temperature, top_k, cifar_root) for (arm_id, _), t in zip(jobs, tokenizers)
+            if not store.has("generation", _payload(t, features, s, temperature, top_k))]
+    if len(todo) > 1 or (todo and executor is not None):
+        pool = executor or executors.default_executor()
+        if pool is not None:
+            try:
+                executors.submit_all(pool, _generate_job, todo, desc=f"priors and samples ({len(todo)} to compute)",
+                                     describe=lambda job: f"the {job[1]} tokenizer, seed {job[0].seed}")
+            finally:
+                if executor is None:
+                    pool.shutdown(cancel_futures=True)
     rows, grids = [], {}
-    for arm_id in TOKENIZER_ARMS:
-        for seed in range(s.image_seeds):
-            tokenizer = run(run_spec("CIFAR-10", arm_id, seed, s, cifar_root))
-            generation = generate(tokenizer, arm_id, features, s, temperature, top_k, cifar_root)
-            rows.append(generation.row)
-            if seed == 0:
-                grids[ARMS[arm_id].label] = generation.grid
+    for (arm_id, seed), tokenizer in zip(jobs, tokenizers):
+        generation = generate(tokenizer, arm_id, features, s, temperature, top_k, cifar_root)
+        rows.append(generation.row)
+        if seed == 0:
+            grids[ARMS[arm_id].label] = generation.grid
     return pd.DataFrame(rows), grids
+
+
+def _generate_job(job) -> None:
+    """What a worker does for :func:`results`: one tokenizer's pipeline into the cache."""
+    spec, arm_id, scale, temperature, top_k, cifar_root = job
+    generate(run(spec), arm_id, feature_net(scale, cifar_root), scale, temperature, top_k, cifar_root)
 
 
 def reference(features: FeatureNet, scale=None) -> dict[str, float]:

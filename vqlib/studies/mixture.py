@@ -2,7 +2,8 @@
 
 Figures: the picture of shrinkage at several input dimensions, usage over training by initialization, the
 scale of a random codebook, encoder capacity, codebook size, and shrinkage over training on a larger
-mixture. Every function takes the scale; seeds come from it (``Scale.seeds``).
+mixture. Every function takes the scale; seeds come from it (``Scale.seeds`` for the headline comparisons,
+``Scale.sweep_seeds`` per sweep point).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from .views import encoder_outputs
 
 __all__ = ["PICTURE_DIMS", "STUDY_DIM", "RELATIVE_SCALES", "CAPACITIES", "CODEBOOK_SIZES", "picture_cases",
            "usage_cases", "init_scale_cases", "capacity_cases", "codebook_size_cases", "shrinkage_cases",
-           "spreads", "encoder_spreads", "centred_spreads", "mode_entropies", "claims", "sweep_base", "phase_cases",
+           "sweep_seeds", "spreads", "encoder_spreads", "centred_spreads", "mode_entropies", "claims", "sweep_base",
+           "phase_cases",
            "PHASE_DIMS", "PHASE_STDS", "PHASE_CODES_PER_COMPONENT", "PHASE_MIN_DISTANCE"]
 
 #: input dimensions D of the shrinkage picture
@@ -40,7 +42,13 @@ BASELINE, DEFERRED = ARMS["early_kmeans"], ARMS["deferred"]
 
 
 def _seeds(scale) -> list[int]:
+    """The headline comparisons' seeds (``Scale.seeds``)."""
     return list(range(get_scale(scale).seeds))
+
+
+def sweep_seeds(scale=None) -> list[int]:
+    """The seeds of every sweep point (``Scale.sweep_seeds``)."""
+    return list(range(get_scale(scale).sweep_seeds))
 
 
 def sweep_base(scale=None):
@@ -73,7 +81,7 @@ def spreads(scale=None) -> dict[str, float]:
 def init_scale_cases(scale=None) -> tuple[list[Case], list[Case]]:
     """The early-normal arm with its codebook std at RELATIVE_SCALES x the data's spread (label
     relative_scale), and the baseline and deferred arms on the same data as references."""
-    base, seeds = sweep_base(scale), _seeds(scale)
+    base, seeds = sweep_base(scale), sweep_seeds(scale)
     data_spread = spreads(scale)["data"]
     normal = ARMS["early_normal"]
     sweep = [Case(dataclasses.replace(c.spec, train=dataclasses.replace(c.spec.train, init_scale=r * data_spread)),
@@ -84,23 +92,24 @@ def init_scale_cases(scale=None) -> tuple[list[Case], list[Case]]:
 
 
 def capacity_cases(scale=None) -> list[Case]:
-    """Encoder depth and width on the 64-component mixture, both arms, seed 0 (labels: capacity, depth,
+    """Encoder depth and width on the 64-component mixture, both arms, the sweep seeds (labels: capacity, depth,
     width, arm)."""
     cases = []
     for label, depth, width in CAPACITIES:
         model = ModelSpec(num_codes=settings.BIG_MIXTURE_MODEL.num_codes,
                           latent_dim=settings.BIG_MIXTURE_MODEL.latent_dim, depth=depth, width=width)
         base = settings.big_mixture_base(scale, model, settings.mixture_sweep_train(scale))
-        cases += [arm_case(base, a, 0, capacity=label, depth=depth, width=width) for a in (BASELINE, DEFERRED)]
+        cases += [arm_case(base, a, seed, capacity=label, depth=depth, width=width) for a in (BASELINE, DEFERRED)
+                  for seed in sweep_seeds(scale)]
     return cases
 
 
 def codebook_size_cases(scale=None) -> list[Case]:
-    """K in CODEBOOK_SIZES on the 10-component mixture, both arms, every seed (label K)."""
+    """K in CODEBOOK_SIZES on the 10-component mixture, both arms, the sweep seeds (label K)."""
     base = sweep_base(scale)
     return [arm_case(dataclasses.replace(base, model=ModelSpec(num_codes=k, latent_dim=base.model.latent_dim)),
                      a, seed, K=k)
-            for k in CODEBOOK_SIZES for a in (BASELINE, DEFERRED) for seed in _seeds(scale)]
+            for k in CODEBOOK_SIZES for a in (BASELINE, DEFERRED) for seed in sweep_seeds(scale)]
 
 
 def shrinkage_cases(scale=None) -> list[Case]:
@@ -137,7 +146,7 @@ PHASE_MIN_DISTANCE = 0.3
 
 
 def phase_cases(scale=None) -> list[Case]:
-    """Baseline and deferral (seed 0, the sweeps' budget) on two slices through (D, separation / spread, K / C):
+    """Baseline and deferral (the sweep seeds and budget) on two slices through (D, separation / spread, K / C):
     D x spread at K / C = 4, and K / C x spread at D = 8 (labels: D, std, K_per_C)."""
     s = get_scale(scale)
     configs = {(d, std, 4) for d in PHASE_DIMS for std in PHASE_STDS}
@@ -149,7 +158,8 @@ def phase_cases(scale=None) -> list[Case]:
         model = dataclasses.replace(settings.SMALL_MIXTURE_MODEL, num_codes=10 * per_component)
         base = settings.mixture_base(s, model=model, train=settings.mixture_sweep_train(s))
         base = dataclasses.replace(base, data=data)
-        cases += [arm_case(base, a, 0, D=dim, std=std, K_per_C=per_component) for a in (BASELINE, DEFERRED)]
+        cases += [arm_case(base, a, seed, D=dim, std=std, K_per_C=per_component) for a in (BASELINE, DEFERRED)
+                  for seed in sweep_seeds(scale)]
     return cases
 
 

@@ -1,8 +1,9 @@
 """Notebook 02: collapse on real images (CIFAR-10 and ImageNet) - the spec list of every figure and the claims.
 
 Figures: usage over training by initialization on both datasets, sorted code usage, codebook size and
-encoder capacity on CIFAR-10, shrinkage over training, and reconstructions. CIFAR-10 runs every seed of
-``Scale.image_seeds``; ImageNet, costlier, seed 0.
+encoder capacity on CIFAR-10, shrinkage over training, and reconstructions. The CIFAR-10 baseline and
+deferred arms (the headline comparison) run ``Scale.image_seeds`` seeds; every other arm, the ImageNet
+stand-in and every sweep point ``Scale.image_sweep_seeds``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ class Dataset:
     name: str
     base: RunSpec
     data: Prepared
-    seeds: list[int]
+    seeds: list[int]  # the headline arms' seeds; the other arms take the first ``sweep_seeds`` of them
+    sweep_seeds: int
 
     @property
     def source(self) -> str:
@@ -49,22 +51,25 @@ def datasets(scale=None, cifar_root: str | None = None, imagenet_root: str | Non
     CIFAR-10 is required (it downloads when no local copy is given); ImageNet is skipped with its reason
     when no root is set."""
     s = get_scale(scale)
-    seeds = list(range(s.image_seeds))
     cifar_base = settings.cifar_base(s, cifar_root)
-    found = {"CIFAR-10": Dataset("CIFAR-10", cifar_base, prepare(cifar_base.data), seeds)}
+    found = {"CIFAR-10": Dataset("CIFAR-10", cifar_base, prepare(cifar_base.data), list(range(s.image_seeds)),
+                                 s.image_sweep_seeds)}
     missing = {}
     imagenet_base = settings.imagenet_base(s, imagenet_root)
     try:
-        found["ImageNet"] = Dataset("ImageNet", imagenet_base, prepare(imagenet_base.data), seeds[:1])
+        found["ImageNet"] = Dataset("ImageNet", imagenet_base, prepare(imagenet_base.data),
+                                    list(range(s.image_sweep_seeds)), s.image_sweep_seeds)
     except DataSourceError as error:
         missing["ImageNet"] = str(error)
     return found, missing
 
 
 def arm_cases(available: dict[str, Dataset]) -> list[Case]:
-    """The four initialization arms on every dataset and its seeds (labels: dataset, arm)."""
+    """The four initialization arms on every dataset (labels: dataset, arm): baseline and deferred on every seed
+    of the dataset, the other two arms on its first ``sweep_seeds``."""
     return [arm_case(ds.base, ARMS[a], seed, dataset=name)
-            for name, ds in available.items() for a in INITIALIZATION_ARMS for seed in ds.seeds]
+            for name, ds in available.items() for a in INITIALIZATION_ARMS
+            for seed in (ds.seeds if a in (BASELINE.id, DEFERRED.id) else ds.seeds[:ds.sweep_seeds])]
 
 
 def _cifar(scale, cifar_root) -> RunSpec:
@@ -72,27 +77,30 @@ def _cifar(scale, cifar_root) -> RunSpec:
 
 
 def codebook_size_cases(scale=None, cifar_root: str | None = None) -> list[Case]:
-    """K in ``Scale.image_codebook_sizes`` on CIFAR-10, both arms, seed 0 (label K). The default K keeps its
-    curves (the same runs as the arm study); the others are evaluated at the start, switch and end."""
+    """K in ``Scale.image_codebook_sizes`` on CIFAR-10, both arms, ``Scale.image_sweep_seeds`` seeds (label K).
+    The default K keeps its curves (the same runs as the arm study); the others are evaluated at the start,
+    switch and end."""
     s = get_scale(scale)
     base = _cifar(s, cifar_root)
     cases = []
     for k in s.image_codebook_sizes:
         train = base.train if k == base.model.num_codes else settings.endpoints_only(base.train)
         sized = dataclasses.replace(base, model=dataclasses.replace(base.model, num_codes=k), train=train)
-        cases += [arm_case(sized, a, 0, K=k) for a in (BASELINE, DEFERRED)]
+        cases += [arm_case(sized, a, seed, K=k) for a in (BASELINE, DEFERRED) for seed in range(s.image_sweep_seeds)]
     return cases
 
 
 def capacity_cases(scale=None, cifar_root: str | None = None) -> list[Case]:
-    """Channels 16 -> 64 and residual blocks 0 -> 2 on CIFAR-10, both arms, seed 0 (labels: knob, value)."""
-    base = _cifar(scale, cifar_root)
+    """Channels 16 -> 64 and residual blocks 0 -> 2 on CIFAR-10, both arms, ``Scale.image_sweep_seeds`` seeds
+    (labels: knob, value)."""
+    s = get_scale(scale)
+    base = _cifar(s, cifar_root)
     train = settings.endpoints_only(base.train)
     cases = []
     for knob, value, change in CAPACITY_KNOBS:
         model: ModelSpec = dataclasses.replace(base.model, **change)
-        cases += [arm_case(dataclasses.replace(base, model=model, train=train), a, 0, knob=knob, value=value)
-                  for a in (BASELINE, DEFERRED)]
+        cases += [arm_case(dataclasses.replace(base, model=model, train=train), a, seed, knob=knob, value=value)
+                  for a in (BASELINE, DEFERRED) for seed in range(s.image_sweep_seeds)]
     return cases
 
 
