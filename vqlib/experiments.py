@@ -10,6 +10,10 @@ VQLIB_FORCE=1) recomputes. What a study runs (its arms, base specs and figures) 
 from __future__ import annotations
 
 import os
+import pickle
+import shlex
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +29,7 @@ from .models import ConvVQVAE, MLPAutoencoder, VQAutoencoder
 from .train import TrainSpec, train
 
 __all__ = ["ModelSpec", "RunSpec", "RunResult", "build_model", "initial_model", "run", "run_many", "run_payload",
-           "run_key", "device", "checkpoint_path", "MODEL_KINDS", "QUANTIZERS"]
+           "run_key", "device", "checkpoint_path", "process_count", "train_distributed", "MODEL_KINDS", "QUANTIZERS"]
 
 MODEL_KINDS = ("mlp", "conv")
 #: vqlib's own layer, or vector-quantize-pytorch's VectorQuantize as the outside reference
@@ -163,13 +167,19 @@ def initial_model(spec: RunSpec) -> VQAutoencoder:
         return build_model(spec.model, spec.data)
 
 
-def run(spec: RunSpec, force: bool | None = None, progress: bool | None = None, cache: bool = True) -> RunResult:
+def run(spec: RunSpec, force: bool | None = None, progress: bool | None = None, cache: bool = True,
+        processes: int | None = None) -> RunResult:
     """Train the run described by ``spec``, or load it from the cache. Deterministic for a seed.
 
     ``cache=False`` trains without reading or writing the cache; ``force=True`` (or VQLIB_FORCE=1) retrains
-    and overwrites the entry."""
+    and overwrites the entry. ``processes`` > 1 (or VQLIB_PROCESSES) trains it data-parallel on that many
+    processes of this machine through ``torchrun`` (:mod:`vqlib.distributed`; one GPU each where there are
+    GPUs): the global batch is the spec's, so the result means the same; its last digits differ from a
+    one-process run's, as a GPU run's differ from a CPU run's. Rank 0 stores it in the cache, where this call
+    finds it."""
     if not isinstance(spec, RunSpec):
         raise TypeError(f"run() takes a RunSpec, got {type(spec).__name__}")
+    processes = process_count(processes)
     data = prepare(spec.data)
     payload = run_payload(spec, data.identity)
     key = store.entry_key("run", payload)
@@ -178,21 +188,89 @@ def run(spec: RunSpec, force: bool | None = None, progress: bool | None = None, 
     if checkpoint is not None and store.force_requested(force):
         checkpoint.unlink(missing_ok=True)  # a forced rerun starts from step 0
 
-    def compute() -> dict:
-        train_device = device()
-        model = accel.prepare_model(initial_model(spec), train_device)
-        start = time.perf_counter()
-        history = train(model, data, spec.train, seed=spec.seed, progress=progress,
-                        description=f"{_describe(spec)} [{key[:8]}]", checkpoint=checkpoint)
-        return {"history": history.to_dict("list"), "source": data.source,
-                "wall_time": time.perf_counter() - start,
-                "state_dict": {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}}
-
-    stored, hit = store.cached("run", payload, compute, force=force, enabled=cache)
+    if processes > 1:
+        if not cache:
+            raise ValueError("a run on several processes meets its caller in the run cache: use cache=True")
+        stored = None if store.force_requested(force) else store.load("run", payload)
+        hit = stored is not None
+        if not hit:
+            _launch_torchrun(spec, processes, key)
+            stored = store.load("run", payload)
+            if stored is None:
+                raise RuntimeError(f"torchrun finished, but run {key[:8]} is not in the cache ({paths.cache_dir()})")
+    else:
+        stored, hit = store.cached("run", payload, lambda: _train_entry(spec, data, key, device(), progress,
+                                                                         checkpoint), force=force, enabled=cache)
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)  # the result is stored: the run is finished
     return RunResult(spec, pd.DataFrame(stored["history"]), stored["state_dict"], stored["source"],
                      stored["wall_time"], cached=hit, key=key)
+
+
+def _train_entry(spec: RunSpec, data, key: str, train_device, progress, checkpoint, model=None) -> dict:
+    """Train ``spec`` and return what its cache entry stores."""
+    model = model if model is not None else accel.prepare_model(initial_model(spec), train_device)
+    start = time.perf_counter()
+    history = train(model, data, spec.train, seed=spec.seed, progress=progress,
+                    description=f"{_describe(spec)} [{key[:8]}]", checkpoint=checkpoint)
+    return {"history": history.to_dict("list"), "source": data.source, "wall_time": time.perf_counter() - start,
+            "state_dict": {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}}
+
+
+def process_count(processes: int | None = None) -> int:
+    """Processes per run: ``processes`` if given, else VQLIB_PROCESSES (default 1)."""
+    value = processes if processes is not None else os.environ.get("VQLIB_PROCESSES", "1")
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        count = 0
+    if count < 1:
+        raise ValueError(f"processes (VQLIB_PROCESSES) must be an integer >= 1, got {value!r}")
+    return count
+
+
+def _launch_torchrun(spec: RunSpec, processes: int, key: str) -> None:
+    """``torchrun --standalone --nproc_per_node N -m vqlib.distributed SPEC`` (VQLIB_TORCHRUN_ARGS replaces
+    ``--standalone``, e.g. with multi-node rendezvous flags)."""
+    spec_file = paths.cache_dir() / "checkpoints" / f"run-{key}.spec.pkl"
+    spec_file.parent.mkdir(parents=True, exist_ok=True)
+    store.atomic_write(spec_file, lambda f: pickle.dump(spec, f))
+    launcher = shlex.split(os.environ.get("VQLIB_TORCHRUN_ARGS", "--standalone"))
+    command = [sys.executable, "-m", "torch.distributed.run", *launcher, "--nproc_per_node", str(processes),
+               "-m", "vqlib.distributed", str(spec_file)]
+    limit = os.environ.get("VQLIB_TORCHRUN_TIMEOUT")  # seconds; a hang then fails instead of waiting forever
+    try:
+        finished = subprocess.run(command, check=False, timeout=float(limit) if limit else None)
+    except subprocess.TimeoutExpired as error:
+        raise RuntimeError(f"training {_describe(spec)} on {processes} processes did not finish within "
+                           f"VQLIB_TORCHRUN_TIMEOUT={limit} s (killed)") from error
+    finally:
+        spec_file.unlink(missing_ok=True)
+    if finished.returncode != 0:
+        raise RuntimeError(f"training {_describe(spec)} on {processes} processes failed (torchrun exit "
+                           f"{finished.returncode}; its output is above). Command: {shlex.join(command)}")
+
+
+def train_distributed(spec: RunSpec, train_device: torch.device) -> None:
+    """One rank's part of a data-parallel run (called by ``python -m vqlib.distributed`` under torchrun):
+    train, check that every rank ends with the same weights and quantizer state, and store the result
+    (rank 0)."""
+    from . import distributed
+
+    rank = distributed.rank()
+    if rank == 0:  # decode an image folder once, before the other ranks read it
+        prepare(spec.data)
+    distributed.barrier()
+    data = prepare(spec.data)
+    payload = run_payload(spec, data.identity)
+    key = store.entry_key("run", payload)
+    model = accel.prepare_model(initial_model(spec), train_device)
+    with executors.computing():
+        entry = _train_entry(spec, data, key, train_device, None if rank == 0 else False, checkpoint_path(key),
+                             model=model)
+    distributed.check_replicas(model)
+    if rank == 0:
+        store.save("run", payload, entry)
 
 
 def checkpoint_path(key: str) -> Path:

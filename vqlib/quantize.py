@@ -15,7 +15,9 @@ One layer, opt-in switches:
 - ``code_dim < dim``: a low-dimensional lookup (project in, quantize, project out);
 - ``active=False``: a pass-through for the continuous phase of deferred quantization.
 
-All VQ arithmetic runs in float32 whatever the input dtype (codes are lost in bf16).
+All VQ arithmetic runs in float32 whatever the input dtype (codes are lost in bf16). Under torch.distributed
+(:mod:`vqlib.distributed`) the EMA statistics are summed over ranks and dead codes are replaced by rank 0
+and broadcast, in training steps only: evaluation-mode calls never enter a collective.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import Protocol, runtime_checkable
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from . import distributed
 
 __all__ = ["VectorQuantizer", "VQOutput", "QuantizerLike", "nearest_code"]
 
@@ -228,12 +232,21 @@ class VectorQuantizer(nn.Module):
         # made on the device (torch.where), without a host synchronization; the trainer then stops at the
         # non-finite loss.
         finite = torch.isfinite(z).all()
-        self.nonfinite_batches += (~finite).long()
         counts = torch.bincount(indices, minlength=self.num_codes).float()
+        sums = torch.zeros_like(self.embed_sum).index_add_(0, indices, z) if self.ema else None
+        if distributed.is_distributed():
+            # Under data parallelism each rank saw a shard of the global batch: sum the counts, the sums and the
+            # non-finite flags over ranks in one collective, so every replica applies the same global update
+            # (without it each codebook follows its own shard and the replicas drift apart).
+            parts = [counts, (~finite).float().reshape(1)] + ([sums.flatten()] if sums is not None else [])
+            flat = distributed.all_reduce_sum(torch.cat(parts))
+            counts, finite = flat[:self.num_codes], flat[self.num_codes] == 0
+            if sums is not None:
+                sums = flat[self.num_codes + 1:].view_as(self.embed_sum)
+        self.nonfinite_batches += (~finite).long()
         cluster_size = torch.add(self.cluster_size.mul(self.decay), counts, alpha=1.0 - self.decay)
         self.cluster_size.copy_(torch.where(finite, cluster_size, self.cluster_size))
         if self.ema:
-            sums = torch.zeros_like(self.embed_sum).index_add_(0, indices, z)
             embed_sum = torch.add(self.embed_sum.mul(self.decay), sums, alpha=1.0 - self.decay)
             self.embed_sum.copy_(torch.where(finite, embed_sum, self.embed_sum))
             # Laplace smoothing keeps codes with tiny counts from dividing by ~0.
@@ -244,18 +257,46 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def _replace_dead_codes(self, z: torch.Tensor) -> None:
+        if not distributed.is_distributed():
+            dead, rows = self._dead_code_plan(z)
+            if dead is not None:
+                self._revive(dead, rows)
+            return
+        # Decided once: rank 0 picks the dead codes and their replacements from the whole global batch (every
+        # rank's shard in rank order: the rows one process would see) and every rank applies exactly that.
+        # Only the decision travels (a mask and rows), not the buffers, so a replica whose statistics drifted
+        # is not papered over. Every rank enters these collectives on every training step, whatever rank 0
+        # finds: no rank branches on its own floats, none is left waiting.
+        everyone = distributed.gather_rows(z)
+        mask = torch.zeros(self.num_codes, dtype=torch.uint8, device=z.device)
+        rows = torch.zeros(self.num_codes, z.shape[1], dtype=z.dtype, device=z.device)
+        if distributed.rank() == 0:
+            dead, picked = self._dead_code_plan(everyone)
+            if dead is not None:
+                mask[dead], rows[dead] = 1, picked
+        distributed.broadcast(mask)
+        distributed.broadcast(rows)
+        dead = torch.nonzero(mask).flatten()
+        if dead.numel():
+            self._revive(dead, rows[dead])
+
+    def _dead_code_plan(self, z: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The codes to revive (usage below the threshold) and a random row of ``z`` for each, or (None, None)."""
         dead = torch.nonzero(self.cluster_size < self.dead_code_threshold).flatten()
         if dead.numel() == 0 or not bool(torch.isfinite(z).all()):  # never revive a code as a NaN
-            return
+            return None, None
         if self._generator is None or self._generator.device != z.device:
             self._generator = torch.Generator(device=z.device).manual_seed(self.seed)
         # Random embeddings of this batch; with fewer vectors than dead codes, reuse them.
         pick = torch.randint(0, z.shape[0], (dead.numel(),), device=z.device, generator=self._generator)
-        self.codebook.data[dead] = z[pick]
+        return dead, z[pick]
+
+    def _revive(self, dead: torch.Tensor, rows: torch.Tensor) -> None:
+        self.codebook.data[dead] = rows
         # Restart the revived codes' statistics at the threshold so that the next EMA update keeps them
         # where they were put instead of overwriting them from stale sums.
         self.cluster_size[dead] = self.dead_code_threshold
-        self.embed_sum[dead] = z[pick] * self.dead_code_threshold
+        self.embed_sum[dead] = rows * self.dead_code_threshold
         self.replaced_codes += dead.numel()
 
     # -- forward ------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ switch and the end) the model is evaluated on the whole evaluation set into a hi
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import os
 import sys
@@ -28,7 +29,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import accel, metrics, paths
+from . import accel, distributed, metrics, paths
 from .cache import atomic_write
 from .crops import center_crop
 from .data import Prepared
@@ -217,12 +218,23 @@ def _train(model, data, spec, seed, progress, description, device, checkpoint) -
         _set_global_rng(state["rng"], device)
         history, running, first_step, elapsed = state["history"], state["running"], state["step"], state["elapsed"]
     n = data.num_train
+    # Data parallelism (vqlib.distributed): asked now, not cached. Every rank draws the same global batch and
+    # trains on its own contiguous shard of it; gradients are averaged by DistributedDataParallel.
+    rank, ranks = distributed.rank(), distributed.world_size()
+    net = model
+    if ranks > 1:
+        if min(spec.batch_size, n) % ranks:
+            raise ValueError(f"the global batch ({min(spec.batch_size, n)}) must divide evenly among the {ranks} "
+                             "processes")
+        net = _data_parallel(model)
     start_time = time.perf_counter() - elapsed
     last_saved = time.monotonic()
     every = checkpoint_interval() if checkpoint is not None else math.inf
     saved_at: str = "none"
 
     def record(step: int, loss: float) -> None:
+        if rank != 0:  # rank 0 alone evaluates (evaluation mode enters no collective): the others go on
+            return
         row = {"step": step, "loss": loss, "quantized": vq.active}
         row.update(evaluate(model, data, spec.eval_batch_size))
         row["wall_time"] = time.perf_counter() - start_time
@@ -240,10 +252,13 @@ def _train(model, data, spec, seed, progress, description, device, checkpoint) -
             record(step, running)
         idx = torch.randint(0, n, (min(spec.batch_size, n),), generator=batch_gen)
         x = accel.prepare_input(data.train_batch(idx, batch_gen, device))
+        if ranks > 1:
+            x = x.chunk(ranks)[rank]
         with accel.autocast(device):
-            out = model(x)
+            out = net(x)
             loss = reconstruction_loss(out.reconstruction.float(), x) + out.vq_loss
-        value = float(loss.detach())
+        # The global batch's loss on every rank, so that every rank takes the same branch below.
+        value = float(distributed.all_reduce_sum(loss.detach().clone())) / ranks
         if not math.isfinite(value):
             raise NonFiniteLossError(
                 f"run {description!r}: the loss is {value} at step {step} (of {spec.steps}); training stopped and "
@@ -255,12 +270,24 @@ def _train(model, data, spec, seed, progress, description, device, checkpoint) -
         running = value if math.isnan(running) else 0.95 * running + 0.05 * value
         if step % 50 == 0:
             bar.set_postfix(loss=f"{running:.4f}", quantized=vq.active)
-        if time.monotonic() - last_saved >= every and step + 1 < spec.steps:
+        if rank == 0 and time.monotonic() - last_saved >= every and step + 1 < spec.steps:
             _save_checkpoint(checkpoint, spec, seed, device, step + 1, model, optimizer, vq, batch_gen, init_gen,
                              history, running, time.perf_counter() - start_time)
             saved_at, last_saved = f"{checkpoint} (step {step + 1})", time.monotonic()
     record(spec.steps, running)
     return pd.DataFrame(history)
+
+
+def _data_parallel(model: VQAutoencoder) -> torch.nn.Module:
+    """``model`` in DistributedDataParallel, with its buffers left alone at every forward: the quantizer keeps
+    them identical itself (summed statistics, rank 0's dead-code decisions), and rank 0's buffers pushed over
+    the others' at every step would hide a drift instead of letting the end-of-run check find it."""
+    ddp = torch.nn.parallel.DistributedDataParallel
+    sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(ddp).parameters
+            else {"broadcast_buffers": False})
+    # A codebook trained by gradients takes none in the continuous phase: DDP must expect unused parameters.
+    unused = any(p.requires_grad for p in model.quantizer.parameters())
+    return ddp(model, find_unused_parameters=unused, **sync)
 
 
 def _global_rng(device) -> dict:
@@ -318,11 +345,17 @@ def _switch_on(model: VQAutoencoder, data: Prepared, spec: TrainSpec, gen: torch
         rows_per_input = model.vectors(model.encode(first.to(device))).shape[0]
         n_inputs = -(-spec.init_samples // rows_per_input)
         sample = data.crop_for_training(data.train_inputs(pick[:n_inputs]), gen)
-        rows, _, _, _ = encode_all(model, sample, spec.eval_batch_size)
+        # Under data parallelism each rank encodes its shard of the sample and k-means sees all of them.
+        shard = sample.tensor_split(distributed.world_size())[distributed.rank()]
+        rows, _, _, _ = encode_all(model, shard, spec.eval_batch_size)
+        rows = distributed.gather_rows(rows.to(device)).cpu()
         # One image gives many token rows: keep a random init_samples of them.
         rows = rows[torch.randperm(rows.shape[0], generator=gen)[: spec.init_samples]]
         embeddings = vq.embed(rows.to(device)).cpu()
-    codebook = make_codebook(spec.codebook_init, vq.num_codes, vq.code_dim, embeddings=embeddings,
-                             scale=spec.init_scale, kmeans_iters=spec.kmeans_iters, generator=gen)
-    vq.initialize(codebook.to(vq.codebook.device))
+    codebook = torch.empty(vq.num_codes, vq.code_dim)
+    if distributed.rank() == 0:  # decided once; every rank starts from rank 0's codebook
+        codebook = make_codebook(spec.codebook_init, vq.num_codes, vq.code_dim, embeddings=embeddings,
+                                 scale=spec.init_scale, kmeans_iters=spec.kmeans_iters, generator=gen)
+    codebook = distributed.broadcast(codebook.to(vq.codebook.device))
+    vq.initialize(codebook)
     vq.active = True

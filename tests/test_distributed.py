@@ -1,0 +1,124 @@
+"""Data-parallel training on two CPU processes (gloo), launched by torchrun exactly as a user would.
+
+A run that includes the quantization switch (k-means on every rank's embeddings) and dead-code replacement
+must end with bitwise-identical replicas (the run checks it itself and fails otherwise: the EMA statistics
+not summed over ranks made it fail, see the closing note of issue 11) and must match the same run on one
+process with the same global batch. A hang fails the test after VQLIB_TORCHRUN_TIMEOUT instead of stalling CI.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from vqlib import distributed
+from vqlib.data import MixtureSpec
+from vqlib.experiments import ModelSpec, RunSpec, process_count, run
+from vqlib.train import TrainSpec
+
+# a switch at step 10 (k-means), dead codes replaced from step ~25 on (threshold 1 of 2 rows per code per step)
+SPEC = RunSpec(MixtureSpec(num_components=4, points_per_component=64, dim=4),
+               ModelSpec(num_codes=16, latent_dim=4, dead_code_threshold=1.0),
+               TrainSpec(steps=40, batch_size=32, quantize_from=10, eval_every=20, init_samples=128), seed=0)
+
+
+@pytest.fixture
+def torchrun_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("VQLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("VQLIB_TORCHRUN_TIMEOUT", "180")
+    monkeypatch.setenv("VQLIB_DIST_TIMEOUT", "60")
+    monkeypatch.setenv("VQLIB_DEVICE", "cpu")
+    # the workers import this checkout's vqlib, wherever pytest runs from
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    return tmp_path
+
+
+def test_two_processes_keep_replicas_identical_and_match_one_process(torchrun_env, monkeypatch):
+    two = run(SPEC, processes=2)  # torchrun; every rank checks the others' digests and fails on a difference
+    assert not two.cached
+    assert int(two.state_dict["quantizer.replaced_codes"]) > 0, "the run must exercise dead-code replacement"
+    assert bool(two.history["quantized"].iloc[-1]) and 10 in set(two.history["step"])  # the switch happened
+    monkeypatch.setenv("VQLIB_CACHE", str(torchrun_env / "one-process"))
+    one = run(SPEC, processes=1)
+    # the same global batch, shards or not: the same numbers up to the order of float sums
+    for metric in ("loss", "recon_mse", "perplexity", "utilization", "code_euclidean_distance"):
+        a, b = two.history[metric].to_numpy(), one.history[metric].to_numpy()
+        assert all((math.isnan(x) and math.isnan(y)) or math.isclose(x, y, rel_tol=1e-4, abs_tol=1e-7)
+                   for x, y in zip(a, b)), (metric, a, b)
+    assert torch.allclose(two.state_dict["quantizer.codebook"], one.state_dict["quantizer.codebook"], atol=1e-5)
+    assert run(SPEC, processes=2).cached  # the spec's entry serves any process count: no relaunch
+
+
+def test_a_batch_that_does_not_divide_among_the_processes_is_refused(torchrun_env):
+    odd = RunSpec(SPEC.data, SPEC.model, TrainSpec(steps=4, batch_size=33, eval_every=4), seed=0)
+    with pytest.raises(RuntimeError, match="on 2 processes failed"):
+        run(odd, processes=2)
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "two"])
+def test_process_count_rejects_bad_values(monkeypatch, bad):
+    monkeypatch.setenv("VQLIB_PROCESSES", bad)
+    with pytest.raises(ValueError, match="VQLIB_PROCESSES"):
+        process_count()
+
+
+def test_one_process_helpers_are_identities():
+    rows = torch.arange(6.0).view(3, 2)
+    assert not distributed.is_distributed() and distributed.rank() == 0 and distributed.world_size() == 1
+    assert distributed.gather_rows(rows) is rows
+    assert torch.equal(distributed.all_reduce_sum(rows.clone()), rows)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _replica_worker(rank: int, port: int, same: bool, gather_out: str) -> None:
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        layer = torch.nn.Linear(2, 2)
+        torch.nn.init.constant_(layer.weight, 1.0 if same or rank == 0 else 2.0)
+        torch.nn.init.zeros_(layer.bias)
+        rows = distributed.gather_rows(torch.full((rank + 1, 2), float(rank)))  # uneven shards
+        if rank == 0:
+            torch.save(rows, gather_out)
+        distributed.check_replicas(layer)
+    finally:
+        dist.destroy_process_group()
+
+
+def _join(context, limit: float = 120.0) -> None:
+    """Join every process (ProcessContext.join returns after each one), failing after ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    while not context.join(timeout=max(1.0, deadline - time.monotonic())):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the processes did not finish within {limit} s")
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_replica_check_and_uneven_gather_on_two_processes(tmp_path, same):
+    out = str(tmp_path / "rows.pt")
+    context = mp.start_processes(_replica_worker, args=(_free_port(), same, out), nprocs=2, join=False,
+                                 start_method="spawn")
+    try:
+        if same:
+            _join(context)
+            rows = torch.load(out)
+            assert torch.equal(rows, torch.tensor([[0.0, 0.0], [1.0, 1.0], [1.0, 1.0]]))
+        else:
+            with pytest.raises(mp.ProcessRaisedException, match="drifted apart"):
+                _join(context)
+    finally:
+        for process in context.processes:
+            if process.is_alive():
+                process.kill()

@@ -1,0 +1,136 @@
+"""One run on several processes: torch.distributed data parallelism, launched by ``torchrun``.
+
+    torchrun --standalone --nproc_per_node 4 -m vqlib.distributed spec.pkl      # one machine, 4 GPUs
+    vqlib.experiments.run(spec, processes=4)                                      # the same, from Python
+
+Each process (rank) computes on its own device (``cuda:LOCAL_RANK``, or the CPU with the gloo backend) and
+trains the same model: every rank draws the same global batch of ``TrainSpec.batch_size`` inputs from the
+same seeded generator and takes its own contiguous shard of it, so the global batch, and with it what the
+results mean, does not depend on the number of processes. DistributedDataParallel averages the gradients.
+
+What the VQ layer must do under data parallelism, and where other codebases go wrong (see
+:class:`vqlib.quantize.VectorQuantizer`): the per-step code counts and embedding sums are summed over ranks
+before the EMA update (else each replica's codebook follows its own shard and they drift apart silently);
+the dead-code replacement is decided on rank 0 and broadcast (ranks never branch on their own floats, so no
+collective is left waiting); k-means at the switch sees the embeddings of every rank's shard, and every rank
+starts from rank 0's codebook. Collectives are only ever entered on paths every rank takes: quantized
+*training* steps. Evaluation-mode calls never enter one, so rank 0 alone evaluates (the history) and writes
+checkpoints and the result. "Distributed or not" is asked at every call, never cached at construction.
+
+After training every rank compares a digest of its codebook and quantizer buffers with the others'; a
+difference is an error, not a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import sys
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["is_distributed", "rank", "world_size", "all_reduce_sum", "broadcast", "barrier", "gather_rows",
+           "state_digest", "check_replicas", "main"]
+
+
+def is_distributed() -> bool:
+    """Whether this process is one of several in an initialized process group (asked anew at every call)."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum ``tensor`` over ranks, in place (the identity in one process)."""
+    if is_distributed():
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def broadcast(tensor: torch.Tensor, src: int = 0) -> torch.Tensor:
+    """Overwrite ``tensor`` with rank ``src``'s, in place (the identity in one process)."""
+    if is_distributed():
+        dist.broadcast(tensor, src)
+    return tensor
+
+
+def barrier() -> None:
+    if is_distributed():
+        dist.barrier()
+
+
+def gather_rows(rows: torch.Tensor) -> torch.Tensor:
+    """Every rank's rows [n_r, d], concatenated in rank order on every rank (the rows themselves in one
+    process). Ranks may hold different numbers of rows."""
+    if not is_distributed():
+        return rows
+    counts = [torch.zeros((), dtype=torch.long, device=rows.device) for _ in range(world_size())]
+    dist.all_gather(counts, torch.tensor(rows.shape[0], device=rows.device))
+    longest = int(max(counts))
+    padded = torch.zeros((longest, *rows.shape[1:]), dtype=rows.dtype, device=rows.device)
+    padded[:rows.shape[0]] = rows
+    parts = [torch.empty_like(padded) for _ in range(world_size())]
+    dist.all_gather(parts, padded)
+    return torch.cat([part[:int(n)] for part, n in zip(parts, counts)])
+
+
+def state_digest(module: torch.nn.Module) -> str:
+    """sha256 of every parameter and buffer of ``module`` (bitwise: two replicas agree or they do not)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def check_replicas(module: torch.nn.Module, what: str = "model") -> None:
+    """Raise on every rank when the ranks' copies of ``module`` are not bitwise identical."""
+    if not is_distributed():
+        return
+    digests: list[str | None] = [None] * world_size()
+    dist.all_gather_object(digests, state_digest(module))
+    if len(set(digests)) > 1:
+        raise RuntimeError(f"the {what} differs between ranks after training (digests by rank: "
+                           f"{[d[:12] for d in digests]}): the replicas drifted apart")
+
+
+def _device() -> torch.device:
+    if torch.cuda.is_available() and not os.environ.get("VQLIB_DEVICE", "").startswith("cpu"):
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        return torch.device("cuda", local)
+    return torch.device("cpu")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """torchrun's entry: train the pickled RunSpec in ``argv[0]`` on this process group; rank 0 stores it."""
+    from .experiments import train_distributed
+
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: torchrun --nproc_per_node N -m vqlib.distributed SPEC.pkl (a pickled vqlib RunSpec)",
+              file=sys.stderr)
+        return 2
+    with open(argv[0], "rb") as f:
+        spec = pickle.load(f)
+    device = _device()
+    timeout = timedelta(seconds=float(os.environ.get("VQLIB_DIST_TIMEOUT", "1800")))
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timeout)
+    try:
+        train_distributed(spec, device)
+    finally:
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
