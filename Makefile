@@ -24,12 +24,13 @@ ifneq ($(wildcard $(SHARED_DATA)/imagenet-sample-256.tar),)
 export VQLIB_IMAGENET ?= $(CURDIR)/data/imagenet-sample-256
 endif
 
-.PHONY: help setup data figures test unit sync lab bench bench-memory gpu-check lint clean distclean
+.PHONY: help setup data figures runs test unit sync lab bench bench-memory gpu-check lint clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 	@echo "  SCALE=smoke|default|paper   scale for 'make figures' (default: default)"
 	@echo "  FORCE=1                     'make figures' reruns notebooks whose inputs did not change"
+	@echo "  EXECUTOR=local|slurm        where 'make runs' computes (SLURM_ARGS=\"--partition gpu ...\")"
 
 setup: $(VENV)/.installed ## create .venv once (CPU torch 2.13.0 + vqlib[dev]); reused afterwards
 
@@ -48,6 +49,13 @@ data: setup ## unpack the offline dataset copies into data/ when they exist (che
 figures: setup data ## run every notebook (its .py source) whose inputs changed through papermill at SCALE; rewrite figures/
 	@for nb in $(NOTEBOOK_SOURCES); do \
 		$(PY) tools/run_notebook.py $$nb --scale $(SCALE) $(if $(filter 1,$(FORCE)),--force,) || exit 1; done
+
+# make runs: where the runs are computed (local: one process per GPU or core; slurm: one SLURM job per run via
+# submitit, VQLIB_CACHE on a shared filesystem; sequential: this process), and options for slurm
+EXECUTOR ?= local
+SLURM_ARGS ?=
+runs: setup data ## compute every notebook's training runs at SCALE through EXECUTOR=local|slurm|sequential (then make figures)
+	$(PY) -m vqlib.studies.every_run --scale $(SCALE) --executor $(EXECUTOR) $(SLURM_ARGS)
 
 test: setup data ## lint, unit tests (notebook pairs in sync), then every notebook at the smoke scale under nbval
 	$(VENV)/bin/ruff check vqlib tests tools benchmarks notebooks

@@ -14,7 +14,9 @@ two-thread process on the mixture runs here and 1.2x on the CIFAR-10 runs.
 
 - :func:`local_pool`: one process per CPU core, or per visible GPU (each worker pinned to its own device);
 - :func:`default_executor`: what :func:`vqlib.experiments.run_many` uses when given none: ``VQLIB_WORKERS``
-  workers (default: one per core, or one per GPU), or none (compute in this process) when that is 1.
+  workers (default: one per core, or one per GPU), or none (compute in this process) when that is 1;
+- any other executor: ``submitit.AutoExecutor(folder=...)`` sends each run to a SLURM job (``pip install
+  vqlib[cluster]``); its jobs are not concurrent.futures futures, :func:`submit_all` polls them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from typing import Any
@@ -127,12 +130,12 @@ def submit_all(executor: Executor, function: Callable[[Any], Any], items: Iterab
     results in the items' order. A failed item raises once every submitted item has finished or failed,
     naming the item (its workers' results, already in the cache, are kept)."""
     items = list(items)
-    futures: dict[Future, int] = {executor.submit(function, item): i for i, item in enumerate(items)}
+    futures: dict[Any, int] = {executor.submit(function, item): i for i, item in enumerate(items)}
     results: list[Any] = [None] * len(items)
     failures: list[tuple[int, BaseException]] = []
     bar = tqdm(total=len(items), desc=desc, leave=False, disable=not paths.progress_enabled(progress))
     try:
-        for future in as_completed(futures):
+        for future in _completed(list(futures)):
             i = futures[future]
             try:
                 results[i] = future.result()
@@ -141,7 +144,7 @@ def submit_all(executor: Executor, function: Callable[[Any], Any], items: Iterab
             bar.update(1)
     except KeyboardInterrupt:
         for future in futures:
-            future.cancel()
+            future.cancel()  # submitit's jobs: scancel
         raise
     finally:
         bar.close()
@@ -151,3 +154,19 @@ def submit_all(executor: Executor, function: Callable[[Any], Any], items: Iterab
         raise RuntimeError(f"{desc}: computing {describe(items[i])} failed{more}: "
                            f"{type(error).__name__}: {error}") from error
     return results
+
+
+def _completed(futures: list) -> Iterator[Any]:
+    """The futures as they finish: concurrent.futures' own, or anything with ``done()`` and ``result()`` (the
+    jobs of submitit's executors, which are not concurrent.futures futures), polled every second."""
+    if all(isinstance(f, Future) for f in futures):
+        yield from as_completed(futures)
+        return
+    pending = list(futures)
+    while pending:
+        finished = [f for f in pending if f.done()]
+        for f in finished:
+            pending.remove(f)
+            yield f
+        if pending and not finished:
+            time.sleep(1.0)
