@@ -30,7 +30,8 @@ from .data import prepare
 from .experiments import RunSpec, device, initial_model
 from .images import DataSourceError
 from .scales import get_scale
-from .studies import ARMS, fixes, mixture, real_images, settings
+from .studies import ARMS, settings
+from .studies.every_run import notebook_specs
 from .train import TrainSpec, evaluate, train
 
 __all__ = ["measure", "project", "run_seconds", "notebook_specs", "main"]
@@ -91,21 +92,6 @@ def _evaluations(train_spec: TrainSpec) -> int:
     if train_spec.quantize_from > 0:
         points.add(train_spec.quantize_from)
     return len(points)
-
-
-def notebook_specs(scale="paper") -> dict[str, list[RunSpec]]:
-    """Every training run each notebook asks for at ``scale`` (without loading data), in notebook order."""
-    s = get_scale(scale)
-    nb01 = [c.spec for c in mixture.picture_cases(s) + mixture.usage_cases(s) + mixture.capacity_cases(s)
-            + mixture.codebook_size_cases(s) + mixture.shrinkage_cases(s)]
-    nb01 += [c.spec for group in mixture.init_scale_cases(s) for c in group]
-    seeds = list(range(s.image_seeds))
-    available = {"CIFAR-10": real_images.Dataset("CIFAR-10", settings.cifar_base(s), None, seeds),
-                 "ImageNet": real_images.Dataset("ImageNet", settings.imagenet_base(s), None, seeds[:1])}
-    nb02 = [c.spec for c in real_images.arm_cases(available) + real_images.codebook_size_cases(s)
-            + real_images.capacity_cases(s)]
-    nb03 = [c.spec for c in fixes.arm_cases(s) + fixes.capacity_cases(s)]
-    return {"01_synthetic_gaussian_mixture": nb01, "02_real_images": nb02, "03_fixes": nb03}
 
 
 def run_seconds(spec: RunSpec, measured: pd.DataFrame) -> float:

@@ -23,27 +23,40 @@ from .. import paths
 from ..data import prepare
 from ..experiments import RunSpec, run_many, run_payload
 from ..scales import SCALES, get_scale
-from . import fixes, mixture, real_images
+from . import fixes, mixture, real_images, settings
 from .generation import TOKENIZER_ARMS
 
-__all__ = ["every_spec", "main"]
+__all__ = ["notebook_specs", "every_spec", "main"]
+
+
+def notebook_specs(scale=None, cifar_root: str | None = None, imagenet_root: str | None = None,
+                   imagenet: bool = True) -> dict[str, list[RunSpec]]:
+    """Every training run each notebook asks for at ``scale`` (without loading any data), in notebook order;
+    notebook 04's tokenizers are notebook 03's runs."""
+    s = get_scale(scale)
+    nb01 = [c.spec for c in mixture.picture_cases(s) + mixture.usage_cases(s) + sum(mixture.init_scale_cases(s), [])
+            + mixture.capacity_cases(s) + mixture.codebook_size_cases(s) + mixture.shrinkage_cases(s)
+            + mixture.phase_cases(s)]
+    available = {"CIFAR-10": real_images.Dataset("CIFAR-10", settings.cifar_base(s, cifar_root), None,
+                                                 list(range(s.image_seeds)), s.image_sweep_seeds)}
+    if imagenet:
+        available["ImageNet"] = real_images.Dataset("ImageNet", settings.imagenet_base(s, imagenet_root), None,
+                                                    list(range(s.image_sweep_seeds)), s.image_sweep_seeds)
+    nb02 = [c.spec for c in real_images.arm_cases(available) + real_images.codebook_size_cases(s, cifar_root)
+            + real_images.capacity_cases(s, cifar_root)]
+    nb03 = [c.spec for c in fixes.arm_cases(s, cifar_root) + fixes.capacity_cases(s, cifar_root)]
+    nb04 = [fixes.run_spec("CIFAR-10", arm_id, seed, s, cifar_root) for arm_id in TOKENIZER_ARMS
+            for seed in range(s.image_sweep_seeds)]
+    return {"01_synthetic_gaussian_mixture": nb01, "02_real_images": nb02, "03_fixes": nb03,
+            "04_generation_diversity": nb04}
 
 
 def every_spec(scale=None, cifar_root: str | None = None, imagenet_root: str | None = None) -> list[RunSpec]:
     """The run specs of notebooks 01-04 at ``scale``, each once, in notebook order (ImageNet only when its
-    root is set)."""
-    s = get_scale(scale)
-    cases = [*mixture.picture_cases(s), *mixture.usage_cases(s), *sum(mixture.init_scale_cases(s), []),
-             *mixture.capacity_cases(s), *mixture.codebook_size_cases(s), *mixture.shrinkage_cases(s),
-             *mixture.phase_cases(s)]
-    available, _ = real_images.datasets(s, cifar_root, imagenet_root)
-    cases += [*real_images.arm_cases(available), *real_images.codebook_size_cases(s, cifar_root),
-              *real_images.capacity_cases(s, cifar_root), *fixes.arm_cases(s, cifar_root),
-              *fixes.capacity_cases(s, cifar_root)]
-    specs = [c.spec for c in cases]
-    specs += [fixes.run_spec("CIFAR-10", arm_id, seed, s, cifar_root) for arm_id in TOKENIZER_ARMS
-              for seed in range(s.image_sweep_seeds)]
-    return list(dict.fromkeys(specs))
+    root is set, as the notebooks do)."""
+    imagenet = bool(imagenet_root or os.environ.get("VQLIB_IMAGENET"))
+    groups = notebook_specs(scale, cifar_root, imagenet_root, imagenet=imagenet)
+    return list(dict.fromkeys(spec for specs in groups.values() for spec in specs))
 
 
 def _executor(args):
