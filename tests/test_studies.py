@@ -16,6 +16,7 @@ from vqlib.studies import (
     arm_case,
     claims_table,
     colors,
+    every_run,
     fixes,
     generation,
     mixture,
@@ -145,20 +146,19 @@ def test_runs_give_tables_selections_and_grouped_histories():
 # -- shared specs ------------------------------------------------------------------------------------------
 def test_notebooks_03_and_04_ask_for_exactly_the_runs_of_notebooks_01_to_03():
     """The cache can only serve a notebook another's runs when the specs are equal field for field."""
-    scale = "smoke"
+    scale = "default"  # several seeds per arm, as the figures run them (no data is loaded to list specs)
     shrinkage = {c.spec for c in mixture.shrinkage_cases(scale)}
     fixes_mixture = {c.spec for c in fixes.arm_cases(scale) if c.labels["dataset"] == "mixture"
                      and c.labels["arm"] in ("early_kmeans", "deferred")}
     assert shrinkage == fixes_mixture
-    available = {"CIFAR-10": real_images.Dataset("CIFAR-10", settings.cifar_base(scale), None, [0])}
-    nb02 = {c.spec for c in real_images.arm_cases(available)}
+    nb02 = set(every_run.notebook_specs(scale, imagenet=False)["02_real_images"])
     nb03 = {c.spec for c in fixes.arm_cases(scale) if c.labels["dataset"] == "CIFAR-10"}
     assert {s for s in nb03 if s.train.eval_every < s.train.steps} <= nb02
     nb02_capacity = {c.spec for c in real_images.capacity_cases(scale)}
     nb03_capacity = {c.spec for c in fixes.capacity_cases(scale) if c.labels["dataset"] == "CIFAR-10"}
     assert nb03_capacity <= nb02_capacity
-    tokenizers = {fixes.run_spec("CIFAR-10", a, 0, scale) for a in generation.TOKENIZER_ARMS}
-    assert tokenizers <= nb03
+    tokenizers = set(every_run.notebook_specs(scale, imagenet=False)["04_generation_diversity"])
+    assert tokenizers <= nb03 and len(tokenizers) == len(generation.TOKENIZER_ARMS) * 3
 
 
 def test_init_scale_cases_scale_the_random_codebook_to_the_data():
