@@ -26,7 +26,8 @@ from vqlib.train import TrainSpec
 # a switch at step 10 (k-means), dead codes replaced from step ~25 on (threshold 1 of 2 rows per code per step)
 SPEC = RunSpec(MixtureSpec(num_components=4, points_per_component=64, dim=4),
                ModelSpec(num_codes=16, latent_dim=4, dead_code_threshold=1.0),
-               TrainSpec(steps=40, batch_size=32, quantize_from=10, eval_every=20, init_samples=128), seed=0)
+               TrainSpec(steps=40, batch_size=32, quantize_from=10, eval_every=20, init_samples=128,
+                         eval_batch_size=24), seed=0)  # 11 evaluation batches: 6 on rank 0, 5 on rank 1
 
 
 @pytest.fixture
@@ -49,7 +50,10 @@ def test_two_processes_keep_replicas_identical_and_match_one_process(torchrun_en
     monkeypatch.setenv("VQLIB_CACHE", str(torchrun_env / "one-process"))
     one = run(SPEC, processes=1)
     # the same global batch, shards or not: the same numbers up to the order of float sums
-    for metric in ("loss", "recon_mse", "perplexity", "utilization", "code_euclidean_distance"):
+    metrics = ["loss", "recon_mse", "perplexity", "utilization", "code_euclidean_distance", "coverage",
+               "reconstruction_coverage", "embedding_effective_rank", "embedding_euclidean_distance",
+               "embedding_cosine_distance", "embedding_std", "shrinkage_euclidean"]
+    for metric in metrics:
         a, b = two.history[metric].to_numpy(), one.history[metric].to_numpy()
         assert all((math.isnan(x) and math.isnan(y)) or math.isclose(x, y, rel_tol=1e-4, abs_tol=1e-7)
                    for x, y in zip(a, b)), (metric, a, b)

@@ -193,10 +193,13 @@ class Prepared:
         pixels = to_device(torch.from_numpy(self.train_data[index.numpy()]), device).permute(0, 3, 1, 2)
         return _to_float(self.crop_for_training(pixels, generator))
 
-    def eval_batches(self, batch_size: int, device=None):
-        """The evaluation inputs in order, ``batch_size`` at a time, as float on ``device``."""
-        for start in range(0, self.num_eval, batch_size):
-            yield _inputs(self.eval_data, slice(start, start + batch_size), device)
+    def eval_batches(self, batch_size: int, device=None, shard: tuple[int, int] = (0, 1)):
+        """The evaluation inputs in order, ``batch_size`` at a time, as float on ``device``. ``shard=(r, n)``
+        yields only batches r, r + n, r + 2n, ... (rank r of n evaluating together)."""
+        rank, ranks = shard
+        for number, start in enumerate(range(0, self.num_eval, batch_size)):
+            if number % ranks == rank:
+                yield _inputs(self.eval_data, slice(start, start + batch_size), device)
 
     @property
     def train(self) -> torch.Tensor:

@@ -14,8 +14,10 @@ before the EMA update (else each replica's codebook follows its own shard and th
 the dead-code replacement is decided on rank 0 and broadcast (ranks never branch on their own floats, so no
 collective is left waiting); k-means at the switch sees the embeddings of every rank's shard, and every rank
 starts from rank 0's codebook. Collectives are only ever entered on paths every rank takes: quantized
-*training* steps. Evaluation-mode calls never enter one, so rank 0 alone evaluates (the history) and writes
-checkpoints and the result. "Distributed or not" is asked at every call, never cached at construction.
+*training* steps, the switch, and :func:`vqlib.train.evaluate`, where every rank evaluates its share of the
+batches and the usage counts, error sums and embedding statistics are summed. The model's evaluation-mode
+forward never enters one, so a picture or a probe drawn on rank 0 alone cannot hang. Rank 0 keeps the history
+and writes checkpoints and the result. "Distributed or not" is asked at every call, never cached.
 
 After training every rank compares a digest of its codebook and quantizer buffers with the others'; a
 difference is an error, not a warning.

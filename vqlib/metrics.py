@@ -355,11 +355,13 @@ class StreamingStats:
         self.sample = torch.zeros(positions.numel(), dim, dtype=torch.float64, device=device)
 
     @torch.no_grad()
-    def update(self, rows: torch.Tensor) -> None:
+    def update(self, rows: torch.Tensor, start: int | None = None) -> None:
+        """Add ``rows``, whose first is row ``start`` of the whole set (default: right after the rows seen)."""
         x = rows.detach().double().to(self.sample.device)
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"StreamingStats expects rows [m, {self.dim}], got {tuple(x.shape)}")
-        if self.seen + x.shape[0] > self.total_rows:
+        first = self.seen if start is None else int(start)
+        if self.seen + x.shape[0] > self.total_rows or first + x.shape[0] > self.total_rows:
             raise ValueError(f"more rows than the {self.total_rows} announced")
         u = F.normalize(x, dim=1)
         self.unit_sum += u.sum(0)
@@ -369,11 +371,35 @@ class StreamingStats:
         centred = x - self.shift
         self.linear += centred.sum(0)
         self.scatter += centred.T @ centred
-        lo, hi = torch.searchsorted(self.sorted_positions, torch.tensor([self.seen, self.seen + x.shape[0]],
+        lo, hi = torch.searchsorted(self.sorted_positions, torch.tensor([first, first + x.shape[0]],
                                                                           device=self.sorted_positions.device))
         if hi > lo:
-            self.sample[self.slots[lo:hi]] = x[self.sorted_positions[lo:hi] - self.seen]
+            self.sample[self.slots[lo:hi]] = x[self.sorted_positions[lo:hi] - first]
         self.seen += x.shape[0]
+
+    @torch.no_grad()
+    def reduce(self) -> None:
+        """Sum the accumulators over the ranks of torch.distributed, each of which saw a disjoint part of the
+        set (with ``update(rows, start)``); afterwards every rank holds the whole set's. A no-op in one process.
+        The scatter matrices are first moved to one common centre (rank 0's shift)."""
+        from . import distributed
+
+        if not distributed.is_distributed():
+            return
+        device = self.scatter.device
+        centre = self.shift.clone() if self.shift is not None else torch.zeros(self.dim, dtype=torch.float64,
+                                                                                  device=device)
+        distributed.broadcast(centre)  # rank 0 evaluates the first batch, so it always has a shift
+        if self.shift is not None:
+            # sum (x - c)(x - c)^T = S + L d^T + d L^T + n d d^T with d = shift - c, L = sum (x - shift)
+            d = self.shift - centre
+            self.scatter += torch.outer(self.linear, d) + torch.outer(d, self.linear) + self.seen * torch.outer(d, d)
+            self.linear += self.seen * d
+        self.shift = centre
+        counts = torch.tensor([float(self.seen), float(self.nonzero)], dtype=torch.float64, device=device)
+        for tensor in (self.unit_sum, self.linear, self.scatter, self.sample, counts):
+            distributed.all_reduce_sum(tensor)  # every sample slot was filled by exactly one rank
+        self.seen, self.nonzero = int(counts[0]), int(counts[1])
 
     def result(self) -> dict[str, float]:
         """The same keys and (to rounding) the same values as :func:`embedding_metrics` of all rows."""

@@ -98,6 +98,10 @@ def evaluate(model: VQAutoencoder, data: Prepared, batch_size: int = 1024) -> di
     matrix and a fixed sample of rows), all on the model's device. The numbers equal the whole-set functions
     of :mod:`vqlib.metrics` to rounding (tested). Code-side metrics (usage, spread, shrinkage, coverage) are
     NaN while the quantizer is a pass-through: during the continuous phase there is no codebook in use yet.
+
+    Under torch.distributed call it on every rank: each evaluates its share of the batches and the sums are
+    added up in collectives outside the model (whose evaluation-mode forward enters none); every rank returns
+    the whole set's numbers.
     """
     was_training = model.training
     model.eval()
@@ -111,27 +115,32 @@ def evaluate(model: VQAutoencoder, data: Prepared, batch_size: int = 1024) -> di
     distance_sum = torch.zeros((), dtype=torch.float64, device=device)
     counts = torch.zeros(vq.num_codes, dtype=torch.long, device=device)
     table = hits = totals = None
-    start = 0
-    for x in data.eval_batches(batch_size, device):
+    # Under torch.distributed every rank evaluates its share of the batches (r, r + n, ...) and the sums are
+    # added up below; in one process this is the whole set, batch after batch.
+    rank, ranks = distributed.rank(), distributed.world_size()
+    rows_per_input = 0
+    for number, x in enumerate(data.eval_batches(batch_size, device, shard=(rank, ranks))):
+        start = (rank + number * ranks) * batch_size  # the batch's first input in the whole set
         with accel.autocast(device):
             out = model(accel.prepare_input(x))
         rows, reconstruction = out.embeddings.float(), out.reconstruction.float()
         error_sum += (reconstruction - x).pow(2).flatten(1).mean(1).double().sum()
         if stats is None:  # the number of rows is known once one batch shows how many an input gives
-            total_rows = data.num_eval * (rows.shape[0] // x.shape[0])
-            stats = metrics.StreamingStats(total_rows, rows.shape[1], device=device)
-        stats.update(rows)
+            rows_per_input = rows.shape[0] // x.shape[0]
+            stats = metrics.StreamingStats(data.num_eval * rows_per_input, rows.shape[1], device=device)
+        stats.update(rows, start * rows_per_input)
         labels = data.eval_labels[start:start + x.shape[0]] if mixture else None
         if codes is not None:
             lookup = vq.embed(rows)
-            if lookup_stats is None and start == 0:
+            if lookup_stats is None and number == 0:
                 # Without a projection or normalization the lookup space is the embedding space: reuse its
                 # statistics for the shrinkage ratios instead of accumulating them twice.
                 same_space = torch.equal(lookup, rows)
                 if not same_space:
-                    lookup_stats = metrics.StreamingStats(total_rows, lookup.shape[1], device=device)
+                    lookup_stats = metrics.StreamingStats(data.num_eval * rows_per_input, lookup.shape[1],
+                                                          device=device)
             if lookup_stats is not None:
-                lookup_stats.update(lookup)
+                lookup_stats.update(lookup, start * rows_per_input)
             indices, distances = nearest_code(lookup, codes)
             counts += torch.bincount(indices, minlength=vq.num_codes)
             distance_sum += distances.double().sum()
@@ -142,7 +151,27 @@ def evaluate(model: VQAutoencoder, data: Prepared, batch_size: int = 1024) -> di
             batch_hits, batch_totals = metrics.reconstruction_hits(reconstruction, labels, data.means)
             hits = batch_hits if hits is None else hits + batch_hits
             totals = batch_totals if totals is None else totals + batch_totals
-        start += x.shape[0]
+    if ranks > 1:
+        # Rank 0 always has the first batch: it tells a rank without any batch what to allocate.
+        shape = torch.tensor([rows_per_input, stats.dim if stats else 0,
+                              0 if lookup_stats is None else lookup_stats.dim], device=device)
+        distributed.broadcast(shape)
+        rows_per_input, dim, lookup_dim = (int(v) for v in shape)
+        same_space = lookup_dim == 0
+        if stats is None:
+            stats = metrics.StreamingStats(data.num_eval * rows_per_input, dim, device=device)
+        if lookup_stats is None and lookup_dim:
+            lookup_stats = metrics.StreamingStats(data.num_eval * rows_per_input, lookup_dim, device=device)
+        if mixture:
+            c = data.num_components
+            table = table if table is not None else torch.zeros(vq.num_codes, c, dtype=torch.long, device=device)
+            hits = hits if hits is not None else torch.zeros(c, dtype=torch.long, device=device)
+            totals = totals if totals is not None else torch.zeros(c, dtype=torch.long, device=device)
+        for tensor in (error_sum, distance_sum, counts, *((table, hits, totals) if mixture else ())):
+            distributed.all_reduce_sum(tensor)
+        for streaming in (stats, lookup_stats):
+            if streaming is not None:
+                streaming.reduce()
     model.train(was_training)
     embedding_stats = stats.result()
     out = {"recon_mse": float(error_sum) / data.num_eval, **embedding_stats}
@@ -233,10 +262,12 @@ def _train(model, data, spec, seed, progress, description, device, checkpoint) -
     saved_at: str = "none"
 
     def record(step: int, loss: float) -> None:
-        if rank != 0:  # rank 0 alone evaluates (evaluation mode enters no collective): the others go on
+        # every rank evaluates its share (the sums meet in collectives outside the model); rank 0 keeps the row
+        measured = evaluate(model, data, spec.eval_batch_size)
+        if rank != 0:
             return
         row = {"step": step, "loss": loss, "quantized": vq.active}
-        row.update(evaluate(model, data, spec.eval_batch_size))
+        row.update(measured)
         row["wall_time"] = time.perf_counter() - start_time
         history.append(row)
 
