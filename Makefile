@@ -67,8 +67,10 @@ sync: setup ## after editing a notebooks/NN_name.py, update its .ipynb's cells t
 unit: setup ## unit tests only
 	$(PYTEST) tests -q
 
-lab: setup data ## open the notebooks in JupyterLab
-	$(VENV)/bin/jupyter lab notebooks
+# JupyterLab refuses to start as root (common in containers) unless told: pass --allow-root only then.
+LAB_ARGS ?=
+lab: setup data ## open the notebooks in JupyterLab (prints the URL to open; as root too)
+	$(VENV)/bin/jupyter lab notebooks --no-browser $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
 
 bench: setup ## VQ layer speed and memory against vector-quantize-pytorch
 	$(PY) benchmarks/bench_vq.py

@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
-from . import paths
+from . import paths, versions
 from .executors import computing
 
 __all__ = ["SCHEMA_VERSION", "KINDS", "atomic_write", "canonical", "digest", "entry_key", "entry_path", "load",
@@ -147,13 +147,15 @@ def load(kind: str, payload: Any) -> Any | None:
         warnings.warn(f"cache entry {path} is not used and will be recomputed: {problem}", stacklevel=3)
         path.unlink(missing_ok=True)
         return None
+    versions.warn_if_different(entry.get("versions"), f"cached {kind} {path.name}")
     return entry["value"]
 
 
 def save(kind: str, payload: Any, value: Any) -> Path:
     """Store ``value`` (anything ``torch.save`` takes) for ``payload``, atomically. Returns the entry's path."""
     path = entry_path(kind, payload)
-    entry = {"kind": kind, "schema": SCHEMA_VERSION, "payload": canonical(payload), "value": value}
+    entry = {"kind": kind, "schema": SCHEMA_VERSION, "payload": canonical(payload), "value": value,
+             "versions": versions.current()}
     atomic_write(path, lambda f: torch.save(entry, f))
     return path
 
