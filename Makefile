@@ -24,7 +24,7 @@ ifneq ($(wildcard $(SHARED_DATA)/imagenet-sample-256.tar),)
 export VQLIB_IMAGENET ?= $(CURDIR)/data/imagenet-sample-256
 endif
 
-.PHONY: help setup data figures runs test unit sync lab bench bench-memory gpu-check lint clean distclean
+.PHONY: help setup lock data figures runs test unit sync lab bench bench-memory gpu-check lint clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -32,16 +32,33 @@ help: ## list the targets
 	@echo "  FORCE=1                     'make figures' reruns notebooks whose inputs did not change"
 	@echo "  EXECUTOR=local|slurm        where 'make runs' computes (SLURM_ARGS=\"--partition gpu ...\")"
 
-setup: $(VENV)/.installed ## create .venv once (CPU torch 2.13.0 + vqlib[dev]); reused afterwards
+setup: $(VENV)/.installed ## create .venv once from requirements.lock (every version pinned, hashes checked)
 
-$(VENV)/.installed: pyproject.toml
+# requirements.lock pins every package with its hashes for Linux x86-64 and CPython 3.11 (`make lock`
+# refreshes it from pyproject.toml's ranges). torch is the CPU build: PyPI's Linux torch is a multi-gigabyte
+# CUDA build, so it comes from PyTorch's CPU index (TORCH_INDEX), or from a local wheel folder pip is set up with.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+$(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@# torch first and pinned: an unpinned torch resolves to a multi-gigabyte CUDA build.
 	$(PY) -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
-	$(PY) -m pip install --quiet torch==2.13.0 2>&1 | grep -v "is ignored" || true
-	$(PY) -m pip install --quiet -e ".[dev]" 2>&1 | grep -v "is ignored" || true
-	$(PY) -c "import torch, vqlib, papermill, nbval; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	@# torch first, with its locked hash, from the CPU index; then everything else exactly as locked.
+	@awk '/^torch==/{p=1} p&&/^[a-z]/&&!/^torch==/{exit} p' requirements.lock > $(VENV)/torch.lock
+	$(PY) -m pip install --quiet --retries 1 --require-hashes --no-deps --extra-index-url $(TORCH_INDEX) \
+		-r $(VENV)/torch.lock 2>&1 | grep -v -E "is ignored|Retrying|Could not fetch|Failed to establish" || true
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements.lock 2>&1 | grep -v "is ignored" || true
+	$(PY) -m pip install --quiet --no-deps -e . 2>&1 | grep -v "is ignored" || true
+	$(PY) tools/check_lock.py requirements.lock
 	@touch $@
+
+# LOCK_SOURCES: where the lock's resolver finds torch's CPU build (here: a local wheel folder, e.g.
+# LOCK_SOURCES="--find-links /opt/wheels").
+LOCK_SOURCES ?= --extra-index-url $(TORCH_INDEX) --index-strategy unsafe-best-match
+lock: setup ## refresh requirements.lock from pyproject.toml (newest versions in its ranges), then `make setup`
+	$(PY) -m pip install --quiet uv 2>&1 | grep -v "is ignored" || true
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --override tools/lock-overrides.txt --generate-hashes \
+		--custom-compile-command "make lock" $(LOCK_SOURCES) -o requirements.lock
+	@echo "requirements.lock refreshed: run 'make setup' (then 'make test' and 'make figures FORCE=1')"
 
 data: setup ## unpack the offline dataset copies into data/ when they exist (checksums verified)
 	@$(PY) tools/local_data.py $(SHARED_DATA) data
