@@ -24,7 +24,7 @@ ifneq ($(wildcard $(SHARED_DATA)/imagenet-sample-256.tar),)
 export VQLIB_IMAGENET ?= $(CURDIR)/data/imagenet-sample-256
 endif
 
-.PHONY: help setup lock data figures runs test unit sync lab bench bench-memory gpu-check lint clean distclean
+.PHONY: help setup lock data figures runs site test unit sync lab bench bench-memory gpu-check lint clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ EXECUTOR ?= local
 SLURM_ARGS ?=
 runs: setup data ## compute every notebook's training runs at SCALE through EXECUTOR=local|slurm|sequential (then make figures)
 	$(PY) -m vqlib.studies.every_run --scale $(SCALE) --executor $(EXECUTOR) $(SLURM_ARGS)
+
+site: setup ## build/site/: every executed notebook and figure as static pages (nothing re-run; open build/site/index.html)
+	$(PY) tools/build_site.py
 
 test: setup data ## lint, unit tests (notebook pairs in sync), then every notebook at the smoke scale under nbval
 	$(VENV)/bin/ruff check vqlib tests tools benchmarks notebooks
