@@ -28,7 +28,10 @@ position in the stream and the seed, so it is the same whatever the batch sizes:
 runs the same code over chunks) and any streaming of the same rows in the same order agree - counts exactly,
 error and covariance metrics to rounding (~1e-12), the Euclidean spread exactly.
 
-:class:`UsageTracker` keeps whole-epoch usage from inside a training loop.
+:class:`UsageTracker` keeps whole-epoch usage from inside a training loop. Its cost, measured with
+``benchmarks/bench_tracker.py`` on this project's 2-core CPU machine (one thread, torch 2.13, the other core
+busy): an update with the 4,096 indices of a step takes about 95 us, 0.07 % of that step (135 ms: an MLP VQ
+autoencoder, K = 1024, batch 4,096). Not measured on a GPU, where the update never waits for the device.
 
 Not supported (a clear error says so): vector-quantize-pytorch's residual, grouped and other multi-codebook
 quantizers (``ResidualVQ``, ``GroupedResidualVQ``, ...; diagnose each of their ``layers`` on the residual it
