@@ -24,7 +24,7 @@ ifneq ($(wildcard $(SHARED_DATA)/imagenet-sample-256.tar),)
 export VQLIB_IMAGENET ?= $(CURDIR)/data/imagenet-sample-256
 endif
 
-.PHONY: help setup lock data figures runs site test unit sync lab bench bench-memory gpu-check lint clean distclean
+.PHONY: help setup lock data figures runs site test unit sync lab bench bench-memory bench-tracker gpu-check lint clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -97,6 +97,9 @@ bench: setup ## VQ layer speed and memory against vector-quantize-pytorch
 
 bench-memory: setup ## peak process memory of a 128x128 training run on 2,000 vs 20,000 generated images
 	$(PY) benchmarks/bench_memory.py
+
+bench-tracker: setup ## cost of vqlib.diagnose.UsageTracker.update against a training step (seconds)
+	$(PY) benchmarks/bench_tracker.py
 
 gpu-check: setup data ## paper-scale code path for a few minutes on the GPU: steps/s, memory, projected hours
 	$(PY) -m vqlib.gpu_check $(GPU_CHECK_ARGS)

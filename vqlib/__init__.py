@@ -4,7 +4,8 @@ Companion library to *Early Quantization Shrinks Codebook* (arXiv 2603.17052). M
 layer), init (codebook initializers), models, data/images/crops (datasets), train (the loop and the
 quantization schedule), metrics (the collapse diagnostics), experiments (run specs and cached runs), cache
 (the one artifact store), studies (what the notebooks run: arms, base specs, figures' spec lists, claims),
-generate/diversity/features (token priors and sample measures), scales, plotting.
+generate/diversity/features (token priors and sample measures), diagnose (the diagnostic tool for anyone's
+tokenizer: report, verdict, plot, command line, usage tracker), scales, plotting.
 """
 
 __version__ = "0.1.0"

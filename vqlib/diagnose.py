@@ -488,10 +488,11 @@ def _verdict(v: dict) -> tuple[list[str], list[str], list[str]]:
 
     ratio, scale = v["shrinkage_euclidean"], v["best_code_scale"]
     spread_text = (f"code spread / embedding spread = {ratio:.2f} (shrunk below {SHRINKAGE_MIN}), best code scale "
-                   f"{scale:.2f} (above {CODE_SCALE_MAX}: codes huddled inside the data they serve)")
+                   f"{scale:.2f} (inside the data above {CODE_SCALE_MAX})")
     if ratio < SHRINKAGE_MIN and (scale > CODE_SCALE_MAX or few_codes):
         labels.append("codebook shrinkage")
-        why = "the used codes sit inside the data they serve" if scale > CODE_SCALE_MAX else "most codes are unused"
+        why = ("the used codes huddle inside the data they serve" if scale > CODE_SCALE_MAX
+               else "most codes are unused, left behind in a narrow region")
         reasons.append(f"codebook shrinkage: {spread_text}; {why}")
     elif ratio < SHRINKAGE_MIN:
         reasons.append(f"codebook narrower than the data but not shrunk: {spread_text}; the codes are used and sit "
