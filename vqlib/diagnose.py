@@ -312,14 +312,18 @@ def _as_rows(x, width: int, channel_dim: int, what: str) -> torch.Tensor:
                          f"{tuple(x.shape)}")
     if not (x.is_floating_point() or x.dtype in (torch.int32, torch.int64, torch.int16, torch.int8, torch.uint8)):
         raise ValueError(f"{what} must hold numbers, got dtype {x.dtype}")
+    shape = tuple(x.shape)
     x = x.movedim(channel_dim, -1)
     if x.shape[-1] != width:
         hint = ""
         if x.ndim > 2 and width in x.shape[1:-1]:
             hint = f"; if the channels come first ([B, {width}, h, w]), pass channel_dim=1"
-        raise ValueError(f"{what} have width {x.shape[-1]} (axis {channel_dim} of shape {tuple(x.shape)}) but the "
-                         f"codebook expects {width}: embeddings and codes must be in the same space{hint}")
-    rows = x.reshape(-1, width).float()
+        raise ValueError(f"{what} have width {x.shape[-1]} (axis {channel_dim} of shape {shape}) but the codebook "
+                         f"expects {width}: embeddings and codes must be in the same space{hint}")
+    return _check_finite(x.reshape(-1, width).float(), what)
+
+
+def _check_finite(rows: torch.Tensor, what: str) -> torch.Tensor:
     if not torch.isfinite(rows).all():
         bad = int((~torch.isfinite(rows)).any(1).sum())
         raise ValueError(f"{what} contain NaN or infinite values ({bad} of {rows.shape[0]} rows): remove them, or "
@@ -379,7 +383,7 @@ def diagnose(embeddings, codebook, batches: Iterable | None = None, *, channel_d
     accumulator = None
     for rows in chunks:
         if space is not None:
-            rows = space.embed(rows).float()
+            rows = _check_finite(space.embed(rows).float(), "the quantizer's lookup rows (after its projection)")
         if rows.shape[0] == 0:
             continue
         if accumulator is None:
