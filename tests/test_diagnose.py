@@ -237,6 +237,10 @@ def test_vqlib_adapter_counts_the_layers_own_indices():
     space = from_vqlib(vq)
     assert torch.equal(space.codebook, vq.codes()) and space.input_dim == 8
     assert "cosine" in report.description and "8 -> 4" in report.description
+    assert torch.allclose(report.sample.norm(dim=1), torch.ones(1))  # the rows as looked up: normalized
+    with torch.no_grad():
+        expected = (vq.embed(x) - vq.codes()[indices]).pow(2).sum(1).mean()
+    assert report["quantization_error"] == pytest.approx(float(expected), rel=1e-5)
 
 
 VQ_CONFIGS = {
@@ -266,6 +270,13 @@ def test_vector_quantize_adapter_counts_the_layers_own_indices(config):
         assert report["rows"] == indices.numel()
         streamed = diagnose(lambda batch: batch, layer, (x[:, :250], x[:, 250:]))  # [1, n, 8] batches
         assert torch.equal(streamed.counts, report.counts)
+    if layer.use_cosine_sim:
+        # unit codes make the nearest code the same with or without normalized inputs: the distances tell
+        with torch.no_grad():
+            rows = torch.nn.functional.normalize(layer.project_in(x[0]), dim=-1)
+            codes = torch.nn.functional.normalize(layer.codebook, dim=-1)[indices[0]]
+        assert report["quantization_error"] == pytest.approx(float((rows - codes).pow(2).sum(1).mean()), rel=1e-5)
+        assert torch.allclose(report.sample.norm(dim=1), torch.ones(1))
 
 
 def test_vector_quantize_variants_that_are_not_supported_say_so():
