@@ -190,3 +190,20 @@ def test_mode_entropy_is_log_of_the_modes_the_codes_cover():
     assert mode_entropy([8, 8, 0, 0]) == pytest.approx(math.log(2))  # codes in 2 of 4 modes: capped at log 2
     assert mode_entropy([16, 0, 0, 0]) == 0.0
     assert mode_entropy([3, 1]) == pytest.approx(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
+
+
+def test_notebook_05_trains_vector_quantize_pytorch_three_ways_and_reuses_the_cifar_tokenizers():
+    from vqlib import cache
+    from vqlib.studies import diagnosis
+
+    cases = {c.labels["run"]: c.spec for c in diagnosis.peer_cases("default")}
+    for spec in cases.values():
+        assert spec.model.quantizer == "vector-quantize-pytorch" and spec.model.dead_code_threshold == 0
+    assert (cases["random"].model.peer_kmeans_init, cases["kmeans"].model.peer_kmeans_init) == (False, True)
+    assert cases["random"].train.quantize_from == cases["kmeans"].train.quantize_from == 0
+    assert cases["deferred"].train.quantize_from > 0 and cases["deferred"].train.codebook_init == "kmeans"
+    # the new switch leaves every earlier spec's cache key alone
+    assert "peer_kmeans_init" not in cache.spec_payload(ModelSpec()) and "peer_kmeans_init" in cache.spec_payload(
+        cases["random"].model)
+    nb03 = {c.spec for c in fixes.arm_cases("default")}
+    assert set(diagnosis.tokenizer_specs("default").values()) <= nb03

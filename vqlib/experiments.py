@@ -60,6 +60,8 @@ class ModelSpec:
     cosine: bool = False
     code_dim: int | None = None
     quantizer: str = "vqlib"
+    # vector-quantize-pytorch only: its own k-means on the first batch (True) or its default random codebook
+    peer_kmeans_init: bool = field(default=True, metadata={"absent": True})
 
     def __post_init__(self):
         if self.kind not in MODEL_KINDS:
@@ -100,7 +102,8 @@ def build_model(model: ModelSpec, data: MixtureSpec | ImageSpec) -> VQAutoencode
         from .peer import PeerQuantizer
 
         quantizer = {"quantizer": PeerQuantizer(model.num_codes, model.latent_dim, beta=model.beta, decay=model.decay,
-                                                dead_code_threshold=model.dead_code_threshold)}
+                                                dead_code_threshold=model.dead_code_threshold,
+                                                kmeans_init=model.peer_kmeans_init)}
     if model.kind == "mlp":
         if not isinstance(data, MixtureSpec):
             raise ValueError("the mlp model takes vector data (MixtureSpec); use kind='conv' for images")

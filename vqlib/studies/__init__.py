@@ -11,11 +11,12 @@ A notebook cell is: take the study's cases at this scale -> :func:`run_cases` ->
 - :mod:`~vqlib.studies.views`: what the figures show of a trained model (embeddings, codes, usage);
 - :func:`begin`: what every notebook does first (scale, house style, table display);
 - one module per notebook: :mod:`~vqlib.studies.mixture` (01), :mod:`~vqlib.studies.real_images` (02),
-  :mod:`~vqlib.studies.fixes` (03), :mod:`~vqlib.studies.generation` (04); :mod:`~vqlib.studies.summary`
+  :mod:`~vqlib.studies.fixes` (03), :mod:`~vqlib.studies.generation` (04), :mod:`~vqlib.studies.diagnosis` (05);
+  :mod:`~vqlib.studies.summary`
   gathers every notebook's claims.
 """
 
-from . import fixes, generation, mixture, real_images, settings, summary, views
+from . import diagnosis, fixes, generation, mixture, real_images, settings, summary, views
 from .arms import ARMS, INITIALIZATION_ARMS, Arm, arm, colors
 from .claims import EQUAL_TOLERANCE, Claim, claims_table
 from .core import Case, Runs, arm_case, run_cases
@@ -28,4 +29,4 @@ COLORS = colors()
 
 __all__ = ["ARMS", "INITIALIZATION_ARMS", "BASELINE", "DEFERRED", "COLORS", "Arm", "arm", "colors", "Claim",
            "claims_table", "EQUAL_TOLERANCE", "Case", "Runs", "arm_case", "run_cases", "begin", "settings", "views",
-           "mixture", "real_images", "fixes", "generation", "summary"]
+           "mixture", "real_images", "fixes", "generation", "summary", "diagnosis"]
