@@ -46,8 +46,10 @@ S = begin(scale)  # the scale, the house style, tables that show whole sentences
 started = time.perf_counter()
 mixture = fixes.base("mixture", S).data
 cifar_source = prepare(fixes.base("CIFAR-10", S, cifar_root).data).source
+cifar_seeds = (f"seeds {fixes.seeds('CIFAR-10', S)} for baseline and deferred, "
+               f"{fixes.seeds('CIFAR-10', S, 'early_normal')} for the others")
 print(f"scale {S.name}: mixture {S.mixture_steps} steps x seeds {fixes.seeds('mixture', S)}; "
-      f"CIFAR-10 {S.image_steps} steps x seeds {fixes.seeds('CIFAR-10', S)}")
+      f"CIFAR-10 {S.image_steps} steps x {cifar_seeds}")
 print("CIFAR-10 source:", paths.relative_text(cifar_source))
 
 # %% [markdown]
@@ -87,10 +89,11 @@ show(save_figure(fig, "03_defer_fraction", f"{mixture.num_components}-component 
 # **Paper:** deferral restores usage and removes shrinkage; the continuous phase only has to let the
 # embeddings mature.
 #
-# **Here (default scale):** on the mixture, 5 % of the budget is too little (25 % of the codes used, although
-# reconstruction is already as good as with longer deferral), 10 % gives 60 %, and from 25 % on every code is
-# used and the codebook spans the embeddings (shrinkage ratio 1.0). On CIFAR-10 even 5 % (30 steps) gives 95 %
-# utilization and a ratio of 0.92. Longer continuous phases cost nothing measurable in reconstruction at this
+# **Here (default scale; 5 seeds per point on the mixture; on CIFAR-10 5 seeds at T_c = 0 and 33 %, 3 at the
+# others):** on the mixture, 5 % of the budget is too little (25 % of the codes used, although reconstruction is
+# already as good as with longer deferral), 10 % gives 58 %, and from 25 % on every code is used and the codebook
+# spans the embeddings (shrinkage ratio 1.0). On CIFAR-10 even 5 % (30 steps) gives 97 % utilization and a ratio
+# of 0.89. Longer continuous phases cost nothing measurable in reconstruction at this
 # budget (mixture MSE 0.003 for every T_c > 0; CIFAR-10 0.025–0.026). **Agrees**; the continuous phase needed
 # is short on CIFAR-10 and about a quarter of the budget on the mixture.
 
@@ -128,33 +131,35 @@ for name, family in families.items():
                     alpha=0.8, label=name)
 finish(fig, legend_from=axes[0, 0])
 show(save_figure(fig, "03_arms", f"{mixture.num_components}-component mixture (seeds {fixes.seeds('mixture', S)}); "
-                 f"{cifar_source.split(',')[0]} (seeds {fixes.seeds('CIFAR-10', S)})", S.name))
+                 f"{cifar_source.split(',')[0]} ({cifar_seeds})", S.name))
 
 # %% [markdown]
 # **Paper:** the diversity gap comes from the *timing* of quantization, not from discretization itself;
 # deferral works because it anchors the codebook to matured embeddings.
 #
-# **Here:** *timing versus initialization:* deferring but starting the codebook at random
-# (normal) at the switch fails about as badly as early quantization (19 % of the codes used on the mixture, 4 % on
-# CIFAR-10), while deferring with a random *sample* of embeddings works as well as k-means (99 % and 93 %). What
+# **Here (5 seeds per arm on the mixture; on CIFAR-10 5 for the baseline and deferral, 3 for every other arm):**
+# *timing versus initialization:* deferring but starting the codebook at random (normal) at the switch fails at
+# least as badly as early quantization (19 % of the codes used on the mixture against the baseline's 18 %, 4 % on
+# CIFAR-10 against 40 %), while deferring with a random *sample* of embeddings works about as well as k-means (99 %
+# and 94 %, against 100 % and 97 %). What
 # deferral needs is a codebook drawn from the *trained* embeddings; the timing matters because it decides which
 # embeddings the codebook is drawn from, and k-means versus sampling matters little. *Classic remedies:*
 # dead-code re-initialization on top of the baseline matches deferral's usage here — 100 % utilization on both
-# datasets, perplexity 239 vs 214 (mixture) and 196 vs 211 (CIFAR-10), reconstruction 0.003 vs 0.003 and 0.025 vs
-# 0.025 — although on CIFAR-10 its codebook spans only two thirds of the embeddings' spread (0.67 against 0.92);
-# so does vector-quantize-pytorch with k-means on its first batch and dead-code expiry (99–100 %, perplexity 178
-# and 222). Codebook loss instead of EMA, cosine codes and a low-dimensional lookup do not fix the collapse
-# (17–49 % of the codes used). **Partly agrees**: deferral fixes tokens collapse, and the ablation supports the
+# datasets, perplexity 240 vs 219 (mixture) and 193 vs 214 (CIFAR-10), reconstruction 0.003 vs 0.003 and 0.026 vs
+# 0.025 — although on CIFAR-10 its codebook spans only two thirds of the embeddings' spread (0.68 against 0.91);
+# so does vector-quantize-pytorch with k-means on its first batch and dead-code expiry (99.7 % and 100 %, perplexity
+# 179 and 218). Codebook loss instead of EMA, cosine codes and a low-dimensional lookup do not fix the collapse
+# (18–51 % of the codes used). **Partly agrees**: deferral fixes tokens collapse, and the ablation supports the
 # paper's mechanism (the codebook must be anchored to matured embeddings); but the gap is not only a matter of
 # timing — keeping the codebook in contact with the current embeddings by re-initializing dead codes reaches the
 # same usage without deferral at this scale.
 #
 # *Initialization versus update rule:* a random-normal codebook updated by EMA (like the baseline) instead of by
-# the codebook loss uses more codes than with the codebook loss (11 % against 0.4 % on the mixture, 2.3 % against
-# 0.4 % on CIFAR-10) but fewer than the baseline's k-means start (18 % and 34 %): the update rule matters, the
+# the codebook loss uses more codes than with the codebook loss (12 % against 0.4 % on the mixture, 2.0 % against
+# 0.4 % on CIFAR-10) but fewer than the baseline's k-means start (18 % and 40 %): the update rule matters, the
 # initialization more. *Combining fixes:* deferral with dead-code re-initialization uses every code on both
-# datasets with the highest perplexity of all arms (242 against 214 for deferral alone on the mixture, 228 against
-# 211 on CIFAR-10) at the same reconstruction error (0.0026 and 0.024).
+# datasets with the highest perplexity of all arms (242 against 219 for deferral alone on the mixture, 226 against
+# 214 on CIFAR-10) at the same reconstruction error (0.0026 and 0.024).
 
 # %% [markdown]
 # ## 3 · Over training: the main arms
@@ -173,9 +178,9 @@ show(save_figure(fig, "03_curves", f"{mixture.num_components}-component mixture;
 # %% [markdown]
 # ## 4 · Embeddings collapse: capacity with and without deferral
 #
-# The mixture encoder at width 4 (which collapses its embeddings in notebook 01), 64 and 256 (all seeds);
-# CIFAR-10 with 16 and 64 channels (seed 0, the runs of notebook 02). Early quantization (baseline) against
-# deferral (T_c = a third of the steps).
+# The mixture encoder at width 4 (which collapses its embeddings in notebook 01), 64 and 256; CIFAR-10 with 16 and
+# 64 channels (the runs of notebook 02); 3 seeds per point. Early quantization (baseline) against deferral
+# (T_c = a third of the steps).
 
 # %%
 capacity = run_cases(fixes.capacity_cases(S, cifar_root), desc="capacity")
@@ -197,11 +202,11 @@ capacity_table.groupby(["dataset", "capacity", "arm_label"], sort=False)[
 # %% [markdown]
 # **Paper (2411.16550):** more capacity mitigates embeddings collapse.
 #
-# **Here:** on the mixture, width 4 cuts the embeddings' effective rank to 3.5 (12.4 at width
-# 64): embeddings collapse. The baseline then covers 61 % of the components; deferral still covers 99.5 % but
-# uses only 64 % of its codes and reconstructs six times worse than at width 64 (MSE 0.019 vs 0.003). More width
-# raises the rank (12.7–13.1 at 256) and the baseline's coverage (61 % → 74 %), but deferral changes coverage
-# more than width does. On CIFAR-10, 64 channels give a higher effective rank than 16 (9.6–10.1 vs 5.3–5.4) and
+# **Here (means over 3 seeds):** on the mixture, width 4 cuts the embeddings' effective rank to 3.6 (12.4 at width
+# 64): embeddings collapse. The baseline then covers 60 % of the components; deferral still covers 99.5 % but
+# uses only 64 % of its codes and reconstructs about seven times worse than at width 64 (MSE 0.019 vs 0.003). More
+# width raises the rank (12.7–13.1 at 256) and the baseline's coverage (60 % → 74 %), but deferral changes coverage
+# more than width does. On CIFAR-10, 64 channels give a higher effective rank than 16 (9.2–10.1 vs 5.5–5.7) and
 # a lower reconstruction error in both arms. **Agrees** that capacity counters embeddings collapse; deferral
 # does not substitute for capacity, nor capacity for deferral.
 
@@ -209,14 +214,15 @@ capacity_table.groupby(["dataset", "capacity", "arm_label"], sort=False)[
 # ## Practical guidance, from the table above only
 #
 # - Initializing the codebook from the encoder's outputs at step 0 (k-means, the common recipe) left most codes
-#   dead (18 % used on the mixture, 34 % on CIFAR-10) and the codebook at a fifth of the embeddings' spread.
+#   dead (18 % used on the mixture, 40 % on CIFAR-10) and the codebook at a fifth of the embeddings' spread.
 # - Drawing the codebook from *trained* embeddings fixed it: a continuous phase of at least a quarter of the
 #   steps on the mixture, 5 % on CIFAR-10, then k-means or simply a random sample of embeddings. A random codebook
 #   at the switch did not work.
 # - Dead-code re-initialization from the current batch (vqlib's `dead_code_threshold`, or vector-quantize-pytorch's
-#   expiry) fixed usage just as well at these scales, at no extra cost (on CIFAR-10 vqlib's version left the codebook
-#   narrower than the embeddings). Combining it with deferral used every code with the highest perplexity of all
-#   arms (242 on the mixture, 228 on CIFAR-10).
+#   expiry) fixed usage just as well at these scales, at about the same reconstruction error (0.026 against
+#   deferral's 0.025 on CIFAR-10 for vqlib's version, which also left the codebook narrower than the embeddings).
+#   Combining it with deferral used every code with the highest perplexity of all arms (242 on the mixture, 226 on
+#   CIFAR-10).
 # - Cosine codes, a low-dimensional lookup, and a codebook loss instead of EMA did not fix the collapse on their own.
 # - A too-narrow encoder collapsed the embeddings whatever the schedule: widen it.
 # - All of this is at CPU scale (1,500 mixture steps, 600 CIFAR-10 steps on 20,000 images); the paper scale
@@ -228,13 +234,15 @@ fixes.headline_table(runs).round(4)
 # %% [markdown]
 # ## Claims against measurements
 #
-# Final evaluation: n values on each side (one per seed), the means, the effect (the ratio of the means, or their difference where a value is not positive) with
-# an interval - a bootstrap 95 % interval over seeds from 5 seeds per side on, below that the min-max of the
-# per-seed effects (the `interval` column says which; one value per side is a point) - and the verdict by the rule
-# every notebook shares (`vqlib.studies.claims`): *agrees* when the whole interval lies beyond the 5 % equality
-# band on the paper's side, *disagrees* when it lies on the band or on the other side, *inconclusive* when it
-# straddles the band's edge. With 2 or 3 seeds a min-max interval says little about the spread a reader should
-# expect; rows with n = 1 rest on a single run.
+# Final evaluation: n values on each side (one per seed), the means, the effect (the ratio of the means, or their
+# difference where a value is not positive) with an interval - a bootstrap 95 % interval over seeds from 5 seeds
+# per side on, below that the min-max of the per-seed effects (the `interval` column says which) - and the verdict
+# by the rule every notebook shares (`vqlib.studies.claims`): *agrees* when the whole interval lies beyond the 5 %
+# equality band on the paper's side, *disagrees* when it lies on the band or on the other side, *inconclusive* when
+# it straddles the band's edge. The mixture rows and CIFAR-10's deferred-versus-baseline rows have 5 seeds per side
+# (paired bootstrap). CIFAR-10's normal-init arm has 3 seeds (5 vs 3: the min-max of all 15 comparisons), and the
+# capacity rows 3 per side (the min-max of 3 pairs); a min-max over 3 seeds says little about the spread a reader
+# should expect. Every row agrees.
 
 # %%
 claims = claims_table(fixes.claims(runs, capacity))
