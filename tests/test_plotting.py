@@ -111,3 +111,19 @@ def test_importing_plotting_leaves_the_backend_alone():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     before, after = out.split()
     assert before == after == "None"
+
+
+def test_curve_grid_legend_says_each_rows_seed_count_where_they_differ():
+    import pandas as pd
+
+    from vqlib.plotting import curve_grid
+
+    def runs(n):
+        return [pd.DataFrame({"step": [0, 1], "loss": [1.0, 0.5]}) for _ in range(n)]
+
+    fig, axes = curve_grid({"A": {"baseline": runs(5), "deferred": runs(5)}, "B": {"baseline": runs(3),
+                                                                                  "deferred": runs(5)}},
+                           [("loss", "loss")])
+    labels = [line.get_label() for line in axes[0, 0].get_lines()]
+    assert labels == ["baseline (n=5/3)", "deferred (n=5)"]
+    plt.close(fig)

@@ -122,7 +122,8 @@ def curve_grid(rows: dict, panels: list[tuple[str, str]], colors: dict | None = 
     a single row may be named ""), one column per (metric, label) of ``panels``. Metrics in ``log_y`` get a
     log axis, those in ``unit_line`` a dotted line at 1 (ratios); ``switch`` (a step, or row name -> step)
     marks the deferred arm's switch T_c on every panel. The first panel carries the legend entries (font size
-    ``legend_size``, default the style's); :func:`finish` moves them above the panels.
+    ``legend_size``, default the style's), with the number of seeds per row where the rows differ ("n=5/3");
+    :func:`finish` moves them above the panels.
     Returns (fig, axes) with axes [rows, columns]."""
     fig, axes = plt.subplots(len(rows), len(panels), figsize=(panel_size[0] * len(panels), panel_size[1] * len(rows)),
                              squeeze=False)
@@ -136,6 +137,15 @@ def curve_grid(rows: dict, panels: list[tuple[str, str]], colors: dict | None = 
                 ax.axhline(1.0, ls=":", color="0.5", lw=1)
             if step is not None:
                 mark_switch(ax, step, label=row == 0 and ax is axes[0, 0])
+    # The legend comes from the first row; where rows hold different numbers of seeds, say each (n=5/3).
+    counts: dict = {}
+    for groups in rows.values():
+        for group, frames in groups.items():
+            counts.setdefault(group, []).append(len(frames))
+    for line in axes[0, 0].get_lines():
+        base = line.get_label().split(" (n=")[0]
+        if len(set(counts.get(base, []))) > 1:
+            line.set_label(f"{base} (n={'/'.join(str(n) for n in counts[base])})")
     axes[0, 0].legend(fontsize=legend_size)
     return fig, axes
 
