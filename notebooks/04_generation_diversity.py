@@ -68,7 +68,7 @@ data = prepare(fixes.base("CIFAR-10", S, cifar_root).data)
 SOURCE = data.source.split(",")[0]
 print("CIFAR-10 source:", paths.relative_text(data.source))
 print(f"scale {S.name}: tokenizers {[ARMS[a].label for a in generation.TOKENIZER_ARMS]}, "
-      f"seeds {list(range(S.image_seeds))}; prior {S.prior_steps} steps (dim {S.prior_dim}, depth {S.prior_depth}); "
+      f"seeds {list(range(S.image_sweep_seeds))}; prior {S.prior_steps} steps (dim {S.prior_dim}, depth {S.prior_depth}); "
       f"{S.generated_samples} samples each")
 
 # %% [markdown]
@@ -131,7 +131,7 @@ for ax, metric in zip(axes, panels):
         ax.plot(results["T_c %"], results["real token entropy"], "x", color="0.4", ms=4, label="real token maps")
         ax.legend(fontsize=7)
 finish(fig, "Generated-sample diversity against the tokenizer's $T_c$ (0 = early quantization)")
-show(save_figure(fig, "04_diversity_vs_tc", f"{SOURCE}; seeds {list(range(S.image_seeds))}; {S.generated_samples} "
+show(save_figure(fig, "04_diversity_vs_tc", f"{SOURCE}; seeds {list(range(S.image_sweep_seeds))}; {S.generated_samples} "
                  "samples per prior", S.name))
 
 # %% [markdown]
@@ -163,26 +163,31 @@ axes[-1].set_xlabel("$T_c$ (% of the steps)"), axes[-1].set_ylabel("nats per tok
 axes[-1].legend(fontsize=7)
 finish(fig, "Controls: prior samples between the unigram floor and the reconstruction ceiling",
        legend_from=axes[0])
-show(save_figure(fig, "04_controls", f"{SOURCE}; seeds {list(range(S.image_seeds))}; {S.generated_samples} "
+show(save_figure(fig, "04_controls", f"{SOURCE}; seeds {list(range(S.image_sweep_seeds))}; {S.generated_samples} "
                  "images per set", S.name))
 control_columns = ["prior held-out NLL (nats/token)", "unigram held-out NLL (nats/token)"] + [
     m + suffix for m in measures for suffix in sources.values()]
 results.groupby("tokenizer", sort=False)[control_columns].mean().round(3).T
 
 # %% [markdown]
-# **Here (default scale):** *the priors beat the unigram model* on held-out token maps, by 0.72 nats per token
-# with the baseline tokenizer (2.80 against 3.52) and by 1.13–1.28 with deferral (4.13–4.16 against 5.30–5.40):
+# **Here (default scale):** *the priors beat the unigram model* on held-out token maps, by 0.73 nats per token
+# with the baseline tokenizer (2.77 against 3.50) and by 1.18–1.32 with deferral (4.07–4.15 against 5.32–5.39):
 # they learn structure beyond code frequencies, yet their samples stay far below the reconstruction ceiling on
 # every image measure. *The ceiling differs between tokenizers:* deferral's reconstructions of held-out images
-# are more diverse and closer to real images than the baseline's — pixel distance 4,526–4,590 against 4,446
-# (+2 % to +3 %), Vendi 3.69–3.81 against 3.16 (+17 % to +21 %), recall 0.18–0.21 against 0.09, Fréchet
-# distance 15.3–17.4 against 20.4. *The samples realize a part of it:* pixel distance +1 % to +2 % (no more than
-# the ceiling's own gap, which the baseline's blurrier decodes alone produce), Vendi 2.60–2.71 against 2.45
-# (+6 % to +11 %), Fréchet distance 20.0–21.1 against 22.1 (not on every seed). **What survives the controls:**
-# deferral's tokenizers allow more diverse, more realistic images on every measure, and priors trained on them
-# produce samples that are more diverse in feature space (RBF Vendi); the paper's pixel-distance gain is not
-# separable from reconstruction blur at this scale, and our small priors realize only a fraction of what either
-# tokenizer allows (samples' recall 3–4 % against 9–21 % for reconstructions).
+# are more diverse and closer to real images than the baseline's — pixel distance 4,553–4,569 against 4,451
+# (+2 % to +3 %), Vendi 3.62–3.78 against 3.14 (+15 % to +20 %), recall 0.16–0.22 against 0.08, Fréchet
+# distance 14.9–16.9 against 20.5. *The samples realize a part of it:* pixel distance +3 % to +4 % (4,336–4,404
+# against 4,227), a little more than the ceiling's own gap but less than the unigram samples' (+5 % to +7 %,
+# 3,712–3,789 against 3,531), so the decoders alone can produce it; Vendi 2.59–2.63 against 2.39 (+9 % to +10 %,
+# against +3 % to +4 % for the unigram samples); Fréchet distance 19.8–21.3 against 23.3, lower on every seed,
+# while deferral's unigram samples are *further* from real images than the baseline's (45.5–49.5 against 39.0).
+# **What survives the controls:** deferral's tokenizers allow more diverse, more realistic images on every
+# measure, and priors trained on them produce samples that are more diverse in feature space (RBF Vendi: a gap
+# well beyond the unigram floor's) and closer to real images (Fréchet distance: the floor points the other way).
+# The higher token entropy is the tokenizer's vocabulary (the real token maps show the same gap, next section);
+# the paper's pixel-distance gain is not separable from the decoders at this scale (unigram draws show a larger
+# one), and our small priors realize only a fraction of what either tokenizer allows (samples' recall 2–4 %
+# against 8–22 % for reconstructions).
 
 # %% [markdown]
 # ## Quality against diversity
@@ -206,35 +211,39 @@ show(save_figure(fig, "04_quality_vs_diversity", f"{SOURCE}; one point per token
 # **Paper:** generators trained on deferred-quantization tokens are more diverse (higher pixel distance) and
 # slightly better (lower gFID); reconstruction is not hurt.
 #
-# **Here (default scale):** *tokens:* the baseline tokenizer's token maps use fewer distinct codes (21.9 per real
-# image against 41.1–41.3 for deferral), and each prior reproduces its tokenizer's token statistics closely
-# (pooled token entropy of samples 3.59 nats against 3.52 for real token maps with the baseline; 5.30–5.40
-# against 5.29–5.39 with deferral). The generator inherits the tokenizer's vocabulary, as the paper argues (the
+# **Here (default scale):** *tokens:* the baseline tokenizer's token maps use fewer distinct codes (21.4 per real
+# image against 40.9–41.1 for deferral), and each prior reproduces its tokenizer's token statistics closely
+# (pooled token entropy of samples 3.58 nats against 3.50 for real token maps with the baseline; 5.33–5.39
+# against 5.32–5.38 with deferral). The generator inherits the tokenizer's vocabulary, as the paper argues (the
 # baseline's prior also reaches a lower loss, 2.8 against 4.1–4.2 nats per token: a smaller vocabulary is easier
 # to model). *Images:* in pixel space the samples through deferred tokenizers are *not* clearly more diverse here:
-# mean pairwise distance 4,312–4,352 against 4,271 on the 0–255 scale (+1 % to +2 %), while the two seeds of one
-# tokenizer differ by up to 11 % (4,117 and 4,587 at T_c = 50 %). They are somewhat closer to real images in the
-# small CNN's feature space (Fréchet distance 20.0–21.1 against 22.1), but not on every seed. The Vendi score
-# (RBF kernel) is 2.60–2.71 for deferral against 2.45 (real held-out images: 7.2), and recall is low for every
-# prior (2–6 %: these 600-step priors cover little of the real image manifold). Reconstruction is better with
-# deferral (0.025 against 0.034), so no quality is traded. **Agrees** on token diversity (the vocabulary the
-# generator inherits) and on feature-space diversity (RBF Vendi, +6 % to +11 %); **not seen** in pixel diversity
-# (the table's verdict: disagrees), and **inconclusive** for recall and the Fréchet distance (the two seeds point
-# different ways). The controls above say how much of this is the tokenizer and how much the prior.
-# A first version of this notebook, on another machine, measured +4 % to +8 % pixel distance for deferral: the
-# early tokenizers' collapse depends on the last bits of the arithmetic (notebook 02, Settings), and at 2 seeds
-# and 500 samples the pixel measure cannot tell a few per cent from noise. Caveats: small priors (600 steps, 2
-# layers), 500 samples per prior, a feature classifier with 57 % test accuracy, 2 seeds.
+# mean pairwise distance 4,336–4,404 against 4,227 on the 0–255 scale (+3 % to +4 %; +2 % to +5 % across the
+# three seed pairs), while the three seeds of one tokenizer differ by up to 7 % (4,081 and 4,365 for the
+# baseline). They are closer to real images in the small CNN's feature space (Fréchet distance 19.8–21.3 against
+# 23.3, on every seed). The Vendi score (RBF kernel) is 2.59–2.63 for deferral against 2.39 (real held-out images:
+# 7.3), and recall is low for every prior (1–5 % per run: these 600-step priors cover little of the real image
+# manifold). Reconstruction is better with deferral (0.024–0.025 against 0.035), so no quality is traded.
+# **Agrees** on token diversity (the vocabulary the generator inherits), on feature-space diversity (RBF Vendi,
+# +9 % to +10 %), on the Fréchet distance (−9 % to −15 %) and on recall (3.3 % against 2.5 %, but from a few
+# hundred samples and with one seed pair at +8 %); **inconclusive** in pixel diversity (+3 %, the min-max interval
+# [1.02, 1.05] reaches the 5 % band's edge). Three verdicts moved from the previous run (2 seeds, other thread
+# count): pixel distance from disagrees (+1 % to +2 %) to inconclusive, recall and the Fréchet distance from
+# inconclusive (the two seeds pointed different ways) to agrees. The controls above say how much of this is the
+# tokenizer and how much the prior. A first version of this notebook, on another machine, measured +4 % to +8 %
+# pixel distance for deferral: the early tokenizers' collapse depends on the last bits of the arithmetic (notebook
+# 02, Settings), and at 3 seeds and 500 samples the pixel measure cannot tell a few per cent from noise. Caveats:
+# small priors (600 steps, 2 layers), 500 samples per prior, a feature classifier with 56 % test accuracy, 3 seeds.
 #
 # ## Claims against measurements
 #
-# n values on each side, one per seed (deferred: the mean over its three T_c), the means, the effect (the ratio of the means, or their difference where a value is not positive) with
-# an interval - a bootstrap 95 % interval over seeds from 5 seeds per side on, below that the min-max of the
-# per-seed effects (the `interval` column says which; one value per side is a point) - and the verdict by the rule
-# every notebook shares (`vqlib.studies.claims`): *agrees* when the whole interval lies beyond the 5 % equality
-# band on the paper's side, *disagrees* when it lies on the band or on the other side, *inconclusive* when it
-# straddles the band's edge. With 2 or 3 seeds a min-max interval says little about the spread a reader should
-# expect; rows with n = 1 rest on a single run.
+# n values on each side, one per seed (deferred: the mean over its three T_c), the means, the effect (the ratio of
+# the means, or their difference where a value is not positive) with an interval - a bootstrap 95 % interval over
+# seeds from 5 seeds per side on, below that the min-max of the per-seed effects (the `interval` column says which;
+# one value per side is a point) - and the verdict by the rule every notebook shares (`vqlib.studies.claims`):
+# *agrees* when the whole interval lies beyond the 5 % equality band on the paper's side, *disagrees* when it lies
+# on the band or on the other side, *inconclusive* when it straddles the band's edge. Here every row has 3 seeds
+# per side, so every interval is the min-max of 3 paired effects; with so few seeds it says little about the spread
+# a reader should expect.
 
 # %%
 claims = claims_table(generation.claims(results))
@@ -248,7 +257,8 @@ claims.round(4)
 # All claims tables of the four notebooks in one picture (`vqlib.studies.summary`: the same runs, from the
 # cache): each claim's effect (the ratio of the two means) with its interval, coloured by verdict; the marker
 # points the way the paper expects, hollow where the paper only implies the direction. Where a bar crosses
-# the grey band (equal within 5 %) or lies on the wrong side of it, the claim is not supported here.
+# the grey band (equal within 5 %) or lies on the wrong side of it, the claim is not supported here. Seeds as in
+# each notebook: 5 per side for the headline comparisons, 3 per sweep point (here, 3 per tokenizer).
 
 # %%
 everything = summary.all_claims(S, cifar_root, temperature=temperature, top_k=top_k)
