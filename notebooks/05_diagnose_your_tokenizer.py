@@ -46,6 +46,8 @@ from vqlib.plotting import save_figure, show
 from vqlib.studies import begin, diagnosis, run_cases
 
 S = begin(scale)  # the scale, the house style, tables that show whole sentences
+print(f"scale {S.name}: vector-quantize-pytorch on the mixture, {S.mixture_steps} steps, seed 0; the CIFAR-10 "
+      "tokenizers of notebooks 02-03, seed 0")
 
 
 def verdicts(reports: dict) -> pd.DataFrame:
