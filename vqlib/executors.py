@@ -38,16 +38,21 @@ __all__ = ["compute_threads", "computing", "available_cpus", "default_workers", 
            "submit_all"]
 
 
+def _count_setting(name: str, default: str, meaning: str = "") -> int:
+    """The environment variable ``name`` (else ``default``) as an integer >= 1, or an error naming it."""
+    value = os.environ.get(name) or default
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ValueError(f"{name} must be an integer >= 1{meaning}, got {value!r}")
+    return count
+
+
 def compute_threads() -> int:
     """CPU threads every cached computation uses: VQLIB_RUN_THREADS (default 1)."""
-    value = os.environ.get("VQLIB_RUN_THREADS", "1")
-    try:
-        threads = int(value)
-    except ValueError:
-        threads = 0
-    if threads < 1:
-        raise ValueError(f"VQLIB_RUN_THREADS must be an integer >= 1, got {value!r}")
-    return threads
+    return _count_setting("VQLIB_RUN_THREADS", "1")
 
 
 @contextlib.contextmanager
@@ -71,15 +76,8 @@ def available_cpus() -> int:
 
 def default_workers() -> int:
     """VQLIB_WORKERS if set, else one worker per visible GPU, else one per CPU core (at most 8: memory)."""
-    value = os.environ.get("VQLIB_WORKERS")
-    if value:
-        try:
-            workers = int(value)
-        except ValueError:
-            workers = 0
-        if workers < 1:
-            raise ValueError(f"VQLIB_WORKERS must be an integer >= 1 (1: compute in this process), got {value!r}")
-        return workers
+    if os.environ.get("VQLIB_WORKERS"):
+        return _count_setting("VQLIB_WORKERS", "1", " (1: compute in this process)")
     if os.environ.get("VQLIB_DEVICE", "").startswith("cpu"):
         return min(available_cpus(), 8)
     if torch.cuda.is_available():
