@@ -127,3 +127,23 @@ def test_curve_grid_legend_says_each_rows_seed_count_where_they_differ():
     labels = [line.get_label() for line in axes[0, 0].get_lines()]
     assert labels == ["baseline (n=5/3)", "deferred (n=5)"]
     plt.close(fig)
+
+
+def test_effect_sizes_legend_names_every_marker_drawn():
+    from vqlib.plotting import effect_sizes
+    from vqlib.studies.claims import Claim, claims_table
+
+    higher = Claim("utilization", "higher", [2.0, 2.1], [1.0, 1.1])
+    equal = Claim("reconstruction", "equal", [1.0, 1.01], [1.0, 1.02])
+
+    def legend_labels(claims):
+        fig, ax = effect_sizes(claims_table(claims))
+        labels = [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
+        markers = {line.get_marker() for line in ax.get_lines() if len(line.get_xdata())} - {"None"}
+        plt.close(fig)
+        return labels, markers
+
+    labels, markers = legend_labels([higher, equal])
+    assert markers == {">", "D"} and "paper expects equal" in labels
+    labels, markers = legend_labels([higher])
+    assert markers == {">"} and "paper expects equal" not in labels

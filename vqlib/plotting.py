@@ -223,6 +223,8 @@ def effect_sizes(table, band: float = 0.05):
         ax.plot([], [], "s", color=color, label=verdict)
     ax.plot([], [], ">", color="0.3", label="paper expects higher")
     ax.plot([], [], "<", color="0.3", label="paper expects lower")
+    if (rows["expected"] == "equal").any():
+        ax.plot([], [], "D", color="0.3", label="paper expects equal")
     ax.plot([], [], ">", color="0.3", mfc="white", label="implied, not reported by the paper")
     return fig, ax
 
