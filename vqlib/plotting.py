@@ -221,10 +221,9 @@ def effect_sizes(table, band: float = 0.05):
     ax.set_xlabel("effect: first / second (log scale; grey band: equal within 5 %)")
     for verdict, color in VERDICT_COLORS.items():
         ax.plot([], [], "s", color=color, label=verdict)
-    ax.plot([], [], ">", color="0.3", label="paper expects higher")
-    ax.plot([], [], "<", color="0.3", label="paper expects lower")
-    if (rows["expected"] == "equal").any():
-        ax.plot([], [], "D", color="0.3", label="paper expects equal")
+    for expected, marker in markers.items():  # a legend entry for each marker the rows draw
+        if (rows["expected"] == expected).any():
+            ax.plot([], [], marker, color="0.3", label=f"paper expects {expected}")
     ax.plot([], [], ">", color="0.3", mfc="white", label="implied, not reported by the paper")
     return fig, ax
 
