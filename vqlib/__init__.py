@@ -9,3 +9,8 @@ tokenizer: report, verdict, plot, command line, usage tracker), scales, plotting
 """
 
 __version__ = "0.1.0"
+
+# Before any submodule imports torch: the instruction set every CPU library computes with (vqlib.arithmetic).
+from . import arithmetic as _arithmetic  # noqa: E402
+
+_arithmetic.pin()

@@ -13,6 +13,8 @@ import importlib.metadata
 import platform
 import warnings
 
+from . import arithmetic
+
 __all__ = ["PACKAGES", "current", "describe", "differences", "warn_if_different"]
 
 #: what the numbers and the pixels depend on
@@ -22,13 +24,15 @@ _warned: set[tuple] = set()
 
 
 def current() -> dict[str, str]:
-    """{"python": ..., "torch": ..., "numpy": ..., "pandas": ..., "matplotlib": ...} of this process."""
+    """{"python": ..., "torch": ..., "numpy": ..., "pandas": ..., "matplotlib": ..., "cpu": ...} of this process;
+    "cpu" is the instruction set torch's CPU kernels use (:mod:`vqlib.arithmetic`; "AVX2" when pinned)."""
     out = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             out[name] = "not installed"
+    out["cpu"] = arithmetic.capability()
     return out
 
 
