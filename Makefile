@@ -16,6 +16,19 @@ NOTEBOOKS := $(NOTEBOOK_SOURCES:.py=.ipynb)
 # Two torch processes on two cores slow each other down many times over: pytest runs serially.
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
+# The same numbers on any x86-64 machine: every library computes with AVX2 kernels, whatever wider ones the CPU
+# has (vqlib/arithmetic.py says which pin guards what; `import vqlib` sets them too, but numpy's OpenBLAS reads
+# its pin when torch or numpy is first imported, so every process make starts gets them from here).
+# VQLIB_NATIVE_ARITHMETIC=1 computes natively (faster on AVX-512; other last digits than the committed figures).
+ifneq ($(VQLIB_NATIVE_ARITHMETIC),1)
+ifneq ($(filter x86_64 amd64,$(shell uname -m)),)
+export ATEN_CPU_CAPABILITY ?= avx2
+export ONEDNN_MAX_CPU_ISA ?= AVX2
+export MKL_CBWR ?= AVX2
+export OPENBLAS_CORETYPE ?= Haswell
+endif
+endif
+
 # Point vqlib at the unpacked offline copies unless the user already chose a source.
 ifneq ($(wildcard $(SHARED_DATA)/cifar10-jpeg.tar.gz),)
 export VQLIB_CIFAR10 ?= $(CURDIR)/data/cifar10-jpeg
@@ -24,13 +37,15 @@ ifneq ($(wildcard $(SHARED_DATA)/imagenet-sample-256.tar),)
 export VQLIB_IMAGENET ?= $(CURDIR)/data/imagenet-sample-256
 endif
 
-.PHONY: help setup lock data figures runs site test unit sync lab bench bench-memory bench-tracker gpu-check lint clean distclean
+.PHONY: help setup lock data figures runs site test unit sync lab bench bench-memory bench-tracker bench-arithmetic stress-distributed gpu-check lint clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 	@echo "  SCALE=smoke|default|paper   scale for 'make figures' (default: default)"
 	@echo "  FORCE=1                     'make figures' reruns notebooks whose inputs did not change"
-	@echo "  EXECUTOR=local|slurm        where 'make runs' computes (SLURM_ARGS=\"--partition gpu ...\")"
+	@echo "  EXECUTOR=local|slurm|sequential   where 'make runs' computes (SLURM_ARGS=\"--partition gpu ...\")"
+	@echo "  VQLIB_NATIVE_ARITHMETIC=1   compute with every instruction set the CPU has (faster on AVX-512; the"
+	@echo "                              committed figures are AVX2 arithmetic, see README 'Reproducibility')"
 
 setup: $(VENV)/.installed ## create .venv once from requirements.lock (every version pinned, hashes checked)
 
@@ -97,6 +112,12 @@ bench: setup ## VQ layer speed and memory against vector-quantize-pytorch
 
 bench-memory: setup ## peak process memory of a 128x128 training run on 2,000 vs 20,000 generated images
 	$(PY) benchmarks/bench_memory.py
+
+bench-arithmetic: setup ## which instruction-set pins each kind of result needs, and their speed cost (AVX-512 CPUs)
+	$(PY) benchmarks/bench_arithmetic.py
+
+stress-distributed: setup ## launch a 2-process run 50 times in a row and count failed launches (LAUNCHES=50)
+	$(PY) tools/stress_distributed.py --launches $(or $(LAUNCHES),50)
 
 bench-tracker: setup ## cost of vqlib.diagnose.UsageTracker.update against a training step (seconds)
 	$(PY) benchmarks/bench_tracker.py

@@ -1,5 +1,13 @@
-import pytest
-import torch
+# First: importing vqlib pins the instruction set before torch computes (vqlib.arithmetic); torch then chooses its
+# kernels at once, so that a test that removes the pins from the environment (for its child processes) cannot
+# leave this process computing with others.
+import vqlib
+
+vqlib.arithmetic.capability()
+
+# isort: split
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

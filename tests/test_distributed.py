@@ -18,9 +18,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from vqlib import distributed
-from vqlib.data import MixtureSpec
-from vqlib.experiments import ModelSpec, RunSpec, process_count, run
+from vqlib import arithmetic, cache, distributed
+from vqlib.data import MixtureSpec, prepare
+from vqlib.experiments import ModelSpec, RunSpec, process_count, run, run_payload
 from vqlib.train import TrainSpec
 
 # a switch at step 10 (k-means), dead codes replaced from step ~25 on (threshold 1 of 2 rows per code per step)
@@ -36,6 +36,8 @@ def torchrun_env(tmp_path, monkeypatch):
     monkeypatch.setenv("VQLIB_TORCHRUN_TIMEOUT", "180")
     monkeypatch.setenv("VQLIB_DIST_TIMEOUT", "60")
     monkeypatch.setenv("VQLIB_DEVICE", "cpu")
+    for name in arithmetic.PINS:  # the ranks must pin the instruction set themselves, importing vqlib
+        monkeypatch.delenv(name, raising=False)
     # the workers import this checkout's vqlib, wherever pytest runs from
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
@@ -47,6 +49,8 @@ def test_two_processes_keep_replicas_identical_and_match_one_process(torchrun_en
     assert not two.cached
     assert int(two.state_dict["quantizer.replaced_codes"]) > 0, "the run must exercise dead-code replacement"
     assert bool(two.history["quantized"].iloc[-1]) and 10 in set(two.history["step"])  # the switch happened
+    entry = torch.load(cache.entry_path("run", run_payload(SPEC, prepare(SPEC.data).identity)), weights_only=False)
+    assert entry["versions"]["cpu"] == arithmetic.capability()  # the ranks computed with this process's kernels
     monkeypatch.setenv("VQLIB_CACHE", str(torchrun_env / "one-process"))
     one = run(SPEC, processes=1)
     # the same global batch, shards or not: the same numbers up to the order of float sums

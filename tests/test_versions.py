@@ -20,7 +20,7 @@ def test_entries_record_the_versions_they_were_made_under():
     path = cache.save("run", {"x": 1}, {"value": 3})
     entry = torch.load(path, weights_only=False)
     assert entry["versions"] == versions.current()
-    assert set(entry["versions"]) == {"python", "torch", "numpy", "pandas", "matplotlib"}
+    assert set(entry["versions"]) == {"python", "torch", "numpy", "pandas", "matplotlib", "cpu"}
     assert entry["versions"]["torch"] == torch.__version__
 
 

@@ -41,7 +41,8 @@ VERSIONED = ("torch", "numpy", "pandas", "matplotlib", "pillow", "scikit-learn",
              "jupytext", "ipykernel")
 #: environment settings that choose the data, the device or the run cache's behaviour
 SETTINGS = ("VQLIB_CIFAR10", "VQLIB_IMAGENET", "VQLIB_IMAGENET_CLASSES", "VQLIB_DEVICE", "VQLIB_PRECISION",
-            "VQLIB_DATA", "VQLIB_FIGURES")
+            "VQLIB_DATA", "VQLIB_FIGURES", "VQLIB_NATIVE_ARITHMETIC", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA",
+            "MKL_CBWR", "OPENBLAS_CORETYPE")
 
 
 def strip_volatile_metadata(path: Path, keep_injected: bool) -> None:

@@ -36,7 +36,8 @@ import platform
 import sys
 import warnings
 
-__all__ = ["PINS", "NATIVE_SWITCH", "pinnable", "pinned_requested", "pin", "capability", "check"]
+__all__ = ["PINS", "NATIVE_SWITCH", "PINNED_CAPABILITY", "pinnable", "pinned_requested", "pin", "capability",
+           "openblas_cores", "unpinned", "check"]
 
 #: the variables that cap each CPU library's instruction set, and the AVX2 value every x86-64 CPU since 2013 has
 PINS = {
@@ -76,20 +77,44 @@ def capability() -> str:
     return torch.backends.cpu.get_cpu_capability()
 
 
+def openblas_cores() -> list[str]:
+    """The kernel family ("Haswell", "SkylakeX", ...) of every OpenBLAS loaded in this process (numpy's,
+    scipy's), where threadpoolctl (installed with scikit-learn) can tell; else an empty list."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return []
+    return [str(info["architecture"]) for info in threadpoolctl.threadpool_info()
+            if info.get("internal_api") == "openblas" and info.get("architecture")]
+
+
+def unpinned() -> list[str]:
+    """What in this process computes with other kernels than the pins ask for (empty when all is pinned, and
+    when no pins are requested): torch's kernels, and every OpenBLAS already loaded."""
+    if not pinned_requested():
+        return []
+    found = []
+    wanted = os.environ.get("ATEN_CPU_CAPABILITY", PINS["ATEN_CPU_CAPABILITY"]).upper()
+    if "torch" in sys.modules and capability() not in (wanted, "DEFAULT"):
+        found.append(f"torch's kernels are {capability()}, not {wanted}")
+    core = os.environ.get("OPENBLAS_CORETYPE", PINS["OPENBLAS_CORETYPE"]).lower()
+    found += [f"OpenBLAS runs {arch} kernels, not {core}" for arch in openblas_cores() if arch.lower() != core]
+    return found
+
+
 _checked = False
 
 
 def check() -> None:
-    """Warn once when this process should compute pinned but torch chose its kernels before the pins were
-    set (torch imported, and computing, before vqlib)."""
+    """Warn once when this process should compute pinned but a library chose its kernels before the pins were
+    set (torch or numpy imported before vqlib, in a process whose environment did not carry them)."""
     global _checked
-    if _checked or not pinned_requested() or "torch" not in sys.modules:
+    if _checked:
         return
     _checked = True
-    wanted = os.environ.get("ATEN_CPU_CAPABILITY", PINS["ATEN_CPU_CAPABILITY"]).upper()
-    found = capability()
-    if found != wanted and found not in ("DEFAULT",):
-        warnings.warn(f"torch computes with {found} kernels, not the pinned {wanted}: it chose them before vqlib "
-                      f"was imported. Import vqlib before torch (or set {', '.join(f'{k}={v}' for k, v in PINS.items())} "
-                      f"in the environment) for the committed figures' numbers; {NATIVE_SWITCH}=1 says native "
-                      "speed is what you want", stacklevel=2)
+    problems = unpinned()
+    if problems:
+        warnings.warn(f"{'; '.join(problems)}: they were chosen before vqlib was imported. Set "
+                      f"{' '.join(f'{k}={v}' for k, v in PINS.items())} in the environment (make does), or import "
+                      f"vqlib before torch and numpy, for the committed figures' numbers; {NATIVE_SWITCH}=1 says "
+                      "native speed is what you want", stacklevel=2)

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import accel, executors, paths
+from . import accel, arithmetic, executors, paths
 from . import cache as store
 from .data import ImageSpec, MixtureSpec, prepare
 from .models import ConvVQVAE, MLPAutoencoder, VQAutoencoder
@@ -212,6 +212,7 @@ def run(spec: RunSpec, force: bool | None = None, progress: bool | None = None, 
 
 def _train_entry(spec: RunSpec, data, key: str, train_device, progress, checkpoint, model=None) -> dict:
     """Train ``spec`` and return what its cache entry stores."""
+    arithmetic.check()  # a warning when this process computes with other kernels than the pinned ones
     model = model if model is not None else accel.prepare_model(initial_model(spec), train_device)
     start = time.perf_counter()
     history = train(model, data, spec.train, seed=spec.seed, progress=progress,
