@@ -24,7 +24,7 @@ import torch
 from vqlib import arithmetic, cache
 from vqlib.data import prepare
 from vqlib.experiments import run_many, run_payload
-from vqlib.studies import mixture
+from vqlib.studies import context, mixture
 
 ROOT = Path(__file__).resolve().parent.parent
 X86 = pytest.mark.skipif(not arithmetic.pinnable(), reason="the pins apply on x86-64 only")
@@ -118,7 +118,7 @@ def test_a_run_computed_in_a_fresh_worker_records_the_pinned_capability(where, w
     for name in arithmetic.PINS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    spec = mixture.codebook_size_cases("smoke")[0].spec
+    spec = mixture.codebook_size_cases(context("smoke"))[0].spec
     if where == "submitit job":
         submitit = pytest.importorskip("submitit")
         executor = submitit.LocalExecutor(folder=tmp_path / "jobs")

@@ -134,12 +134,11 @@ def test_new_spec_fields_keep_old_cache_keys():
     assert spec_payload(ImageSpec("imagenet", classes=["b", "a"]))["classes"] == ["a", "b"]
 
 
-def test_imagenet_class_list_from_the_environment(tmp_path, monkeypatch):
-    from vqlib.studies import settings
+def test_imagenet_class_list_comes_from_the_study_context_never_the_environment(tmp_path, monkeypatch):
+    from vqlib.studies import context, settings
 
     path = tmp_path / "imagenet100.txt"
     path.write_text("n02\nn01\n")
-    monkeypatch.setenv("VQLIB_IMAGENET_CLASSES", str(path))
-    assert settings.imagenet("smoke").classes == ("n01", "n02")
-    monkeypatch.delenv("VQLIB_IMAGENET_CLASSES")
-    assert settings.imagenet("smoke").classes is None
+    assert settings.imagenet(context("smoke", imagenet_classes=path)).classes == ("n01", "n02")
+    monkeypatch.setenv("VQLIB_IMAGENET_CLASSES", str(path))  # read at the edge only: a spec builder ignores it
+    assert settings.imagenet(context("smoke")).classes is None

@@ -14,12 +14,12 @@ import torch
 from vqlib import cache, executors
 from vqlib.data import prepare
 from vqlib.experiments import run, run_many, run_payload
-from vqlib.studies import mixture
+from vqlib.studies import context, mixture
 
 
 def _specs():
     # 4 smoke-scale specs: both arms at two codebook sizes, one seed
-    cases = [c for c in mixture.codebook_size_cases("smoke") if c.labels["K"] in (5, 10)]
+    cases = [c for c in mixture.codebook_size_cases(context("smoke")) if c.labels["K"] in (5, 10)]
     assert len(cases) == 4
     return [c.spec for c in cases]
 
@@ -103,9 +103,10 @@ def test_computing_sets_and_restores_the_thread_count(monkeypatch):
 def test_every_run_lists_each_notebook_spec_once(capsys):
     from vqlib.studies import every_run, fixes
 
-    specs = every_run.every_spec("smoke")
+    specs = every_run.every_spec(context("smoke"))
     assert len(specs) == len(set(specs))
-    for case in [*mixture.usage_cases("smoke"), *mixture.phase_cases("smoke"), *fixes.arm_cases("smoke")]:
+    for case in [*mixture.usage_cases(context("smoke")), *mixture.phase_cases(context("smoke")),
+                 *fixes.arm_cases(context("smoke"))]:
         assert case.spec in specs
     assert every_run.main(["--scale", "smoke", "--list"]) == 0
     assert f"{len(specs)} runs at scale smoke" in capsys.readouterr().err

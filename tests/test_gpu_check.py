@@ -8,6 +8,8 @@ import pytest
 
 from vqlib import gpu_check
 from vqlib.scales import get_scale
+from vqlib.studies import context
+from vqlib.studies.registry import notebook_specs
 
 
 def test_projection_counts_every_new_run_once_at_the_measured_rates():
@@ -17,7 +19,7 @@ def test_projection_counts_every_new_run_once_at_the_measured_rates():
         {"kind": "cifar10", "K": 16384, "steps_per_s": 10.0, "eval_s": 20.0, "eval_images": 10000},
         {"kind": "imagenet", "K": 16384, "steps_per_s": 5.0, "eval_s": 40.0, "eval_images": 10000}])
     table = gpu_check.project(measured).set_index("notebook")
-    specs = gpu_check.notebook_specs("paper")
+    specs = notebook_specs(context("paper"))
     nb01 = "01_synthetic_gaussian_mixture"
     assert table.loc[nb01, "new training runs"] == len(set(specs[nb01]))
     # notebook 03 reuses runs of 01 and 02: only the others are new
@@ -36,11 +38,11 @@ def test_projection_counts_every_new_run_once_at_the_measured_rates():
 def test_paper_scale_matches_the_paper_setup():
     from vqlib.studies import settings
 
-    imagenet = settings.imagenet_base("paper")
+    imagenet = settings.imagenet_base(context("paper"))
     assert imagenet.data.resolution == 128 and imagenet.model.num_codes == 16384
     assert imagenet.model.channels == 64 and imagenet.model.num_downsamples == 3  # 16 x 16 tokens
     assert max(get_scale("paper").image_codebook_sizes) == 2**14
-    assert settings.cifar_base("default").model == settings.CIFAR_MODEL  # the default scale is unchanged
+    assert settings.cifar_base(context("default")).model == settings.CIFAR_MODEL  # the default scale is unchanged
 
 
 @pytest.mark.skipif(not os.environ.get("VQLIB_CIFAR10"), reason="needs a local CIFAR-10 copy (VQLIB_CIFAR10)")

@@ -16,11 +16,12 @@ from vqlib.studies import (
     arm_case,
     claims_table,
     colors,
-    every_run,
+    context,
     fixes,
     generation,
     mixture,
     real_images,
+    registry,
     run_cases,
     settings,
 )
@@ -146,24 +147,24 @@ def test_runs_give_tables_selections_and_grouped_histories():
 # -- shared specs ------------------------------------------------------------------------------------------
 def test_notebooks_03_and_04_ask_for_exactly_the_runs_of_notebooks_01_to_03():
     """The cache can only serve a notebook another's runs when the specs are equal field for field."""
-    scale = "default"  # several seeds per arm, as the figures run them (no data is loaded to list specs)
+    scale = context("default")  # several seeds per arm, as the figures run them (no data is loaded to list specs)
     shrinkage = {c.spec for c in mixture.shrinkage_cases(scale)}
     fixes_mixture = {c.spec for c in fixes.arm_cases(scale) if c.labels["dataset"] == "mixture"
                      and c.labels["arm"] in ("early_kmeans", "deferred")}
     assert shrinkage == fixes_mixture
-    nb02 = set(every_run.notebook_specs(scale, imagenet=False)["02_real_images"])
+    nb02 = set(registry.notebook_specs(scale)["02_real_images"])
     nb03 = {c.spec for c in fixes.arm_cases(scale) if c.labels["dataset"] == "CIFAR-10"}
     assert {s for s in nb03 if s.train.eval_every < s.train.steps} <= nb02
     nb02_capacity = {c.spec for c in real_images.capacity_cases(scale)}
     nb03_capacity = {c.spec for c in fixes.capacity_cases(scale) if c.labels["dataset"] == "CIFAR-10"}
     assert nb03_capacity <= nb02_capacity
-    tokenizers = set(every_run.notebook_specs(scale, imagenet=False)["04_generation_diversity"])
+    tokenizers = set(registry.notebook_specs(scale)["04_generation_diversity"])
     assert tokenizers <= nb03 and len(tokenizers) == len(generation.TOKENIZER_ARMS) * 3
 
 
 def test_init_scale_cases_scale_the_random_codebook_to_the_data():
-    sweep, reference = mixture.init_scale_cases("smoke")
-    spread = mixture.spreads("smoke")["data"]
+    sweep, reference = mixture.init_scale_cases(context("smoke"))
+    spread = mixture.spreads(context("smoke"))["data"]
     scales = sorted({c.labels["relative_scale"] for c in sweep})
     assert scales == sorted(mixture.RELATIVE_SCALES)
     for case in sweep:
@@ -173,11 +174,11 @@ def test_init_scale_cases_scale_the_random_codebook_to_the_data():
 
 
 def test_sweeps_evaluate_only_at_the_start_switch_and_end():
-    for case in mixture.codebook_size_cases("smoke") + real_images.capacity_cases("smoke"):
+    for case in mixture.codebook_size_cases(context("smoke")) + real_images.capacity_cases(context("smoke")):
         assert case.spec.train.eval_every == case.spec.train.steps
     assert settings.endpoints_only(TrainSpec(steps=70, eval_every=10)) == TrainSpec(steps=70, eval_every=70)
-    main = fixes.run_spec("mixture", "deferred", 0, "smoke")
-    other = fixes.run_spec("mixture", "deferred_10", 0, "smoke")
+    main = fixes.run_spec("mixture", "deferred", 0, context("smoke"))
+    other = fixes.run_spec("mixture", "deferred_10", 0, context("smoke"))
     assert main.train.eval_every < main.train.steps and other.train.eval_every == other.train.steps
     assert dataclasses.replace(other.train, eval_every=main.train.eval_every, quantize_from=0) == \
         dataclasses.replace(main.train, quantize_from=0)
@@ -196,7 +197,7 @@ def test_notebook_05_trains_vector_quantize_pytorch_three_ways_and_reuses_the_ci
     from vqlib import cache
     from vqlib.studies import diagnosis
 
-    cases = {c.labels["run"]: c.spec for c in diagnosis.peer_cases("default")}
+    cases = {c.labels["run"]: c.spec for c in diagnosis.peer_cases(context("default"))}
     for spec in cases.values():
         assert spec.model.quantizer == "vector-quantize-pytorch" and spec.model.dead_code_threshold == 0
     assert (cases["random"].model.peer_kmeans_init, cases["kmeans"].model.peer_kmeans_init) == (False, True)
@@ -205,5 +206,5 @@ def test_notebook_05_trains_vector_quantize_pytorch_three_ways_and_reuses_the_ci
     # the new switch leaves every earlier spec's cache key alone
     assert "peer_kmeans_init" not in cache.spec_payload(ModelSpec()) and "peer_kmeans_init" in cache.spec_payload(
         cases["random"].model)
-    nb03 = {c.spec for c in fixes.arm_cases("default")}
-    assert set(diagnosis.tokenizer_specs("default").values()) <= nb03
+    nb03 = {c.spec for c in fixes.arm_cases(context("default"))}
+    assert set(diagnosis.tokenizer_specs(context("default")).values()) <= nb03

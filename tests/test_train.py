@@ -181,10 +181,10 @@ def _assert_same_metrics(got, exact):
 @pytest.mark.parametrize("cosine", [False, True])
 def test_streaming_evaluation_equals_the_exact_one_on_the_default_mixture(cosine):
     """The default scale's mixture evaluation set (10 x 1,000 points in D = 8), after some training."""
-    from vqlib.studies import settings
+    from vqlib.studies import context, settings
     from vqlib.train import evaluate
 
-    base = settings.mixture_base("default")
+    base = settings.mixture_base(context("default"))
     data = load(base.data)
     torch.manual_seed(0)
     model = build_model(dataclasses.replace(base.model, cosine=cosine), base.data)

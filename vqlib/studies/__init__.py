@@ -16,17 +16,21 @@ A notebook cell is: take the study's cases at this scale -> :func:`run_cases` ->
   gathers every notebook's claims.
 """
 
-from . import diagnosis, fixes, generation, mixture, real_images, settings, summary, views
+from . import diagnosis, fixes, generation, mixture, real_images, registry, settings, summary, views
 from .arms import ARMS, INITIALIZATION_ARMS, Arm, arm, colors
 from .claims import EQUAL_TOLERANCE, Claim, claims_table
+from .context import Context, context
 from .core import Case, Runs, arm_case, run_cases
 from .notebook import begin
+from .prose import say
+from .settings import CIFAR10, IMAGENET, MIXTURE
 
-#: the protocol's two main arms, by id
-BASELINE, DEFERRED = "early_kmeans", "deferred"
+#: the protocol's two main arms: the paper's early-quantization baseline and deferred quantization
+BASELINE, DEFERRED = ARMS["early_kmeans"], ARMS["deferred"]
 #: the colour of every arm, by id and by label
 COLORS = colors()
 
 __all__ = ["ARMS", "INITIALIZATION_ARMS", "BASELINE", "DEFERRED", "COLORS", "Arm", "arm", "colors", "Claim",
-           "claims_table", "EQUAL_TOLERANCE", "Case", "Runs", "arm_case", "run_cases", "begin", "settings", "views",
-           "mixture", "real_images", "fixes", "generation", "summary", "diagnosis"]
+           "claims_table", "EQUAL_TOLERANCE", "Context", "context", "Case", "Runs", "arm_case", "run_cases", "begin",
+           "say", "MIXTURE", "CIFAR10", "IMAGENET", "settings", "views", "mixture", "real_images", "fixes",
+           "generation", "summary", "diagnosis", "registry"]

@@ -41,6 +41,17 @@ class Arm:
     family: str  # "early", "deferred" or "reference"
     description: str
     make: Callable[[RunSpec], RunSpec] = field(repr=False, compare=False)
+    #: the fraction of the step budget trained continuously before quantization starts (0: early quantization)
+    continuous: float = 0.0
+
+    @property
+    def t_c_percent(self) -> int:
+        """T_c as a whole percentage of the budget (0 for early quantization; 33 for the deferred arm)."""
+        return round(100 * self.continuous)
+
+    def t_c(self, steps: int) -> int:
+        """The step at which this arm switches quantization on, in a run of ``steps`` steps."""
+        return _switch_step(self.continuous, steps) if self.continuous else 0
 
     def __call__(self, spec: RunSpec) -> RunSpec:
         """``spec`` turned into this arm (same data, model size and total step budget)."""
@@ -63,11 +74,16 @@ def _early(init: str, ema: bool) -> Callable[[RunSpec], RunSpec]:
     return lambda spec: _replace(spec, model=dict(ema=ema), quantize_from=0, codebook_init=init)
 
 
+def _switch_step(fraction: float, steps: int) -> int:
+    """T_c: the first quantized step of a deferred run (at least 1, so a continuous phase always exists)."""
+    return max(1, round(fraction * steps))
+
+
 def _deferred(fraction: float, init: str = "kmeans") -> Callable[[RunSpec], RunSpec]:
     if not 0 < fraction < 1:
         raise ValueError(f"the fraction of the budget spent continuous must lie in (0, 1), got {fraction!r}")
     return lambda spec: _replace(spec, model=dict(ema=True), codebook_init=init,
-                                 quantize_from=max(1, round(fraction * spec.train.steps)))
+                                 quantize_from=_switch_step(fraction, spec.train.steps))
 
 
 def _then(first: Callable[[RunSpec], RunSpec], model: dict | None = None, **train) -> Callable[[RunSpec], RunSpec]:
@@ -91,19 +107,19 @@ _ARM_LIST = [
         "quantize from step 0; codebook U(-1/K, 1/K); trained by the codebook loss", _early("uniform", ema=False)),
     Arm("deferred", "deferred", "#1f77b4", "deferred",
         "continuous for the first third of the steps; then k-means on the trained encoder's outputs; EMA",
-        _deferred(DEFER_FRACTION)),
+        _deferred(DEFER_FRACTION), DEFER_FRACTION),
     *[Arm(f"deferred_{pct:02d}", f"deferred T_c={pct}%", _BLUES[pct], "deferred",
-          f"as deferred, continuous for the first {pct} % of the steps", _deferred(pct / 100))
+          f"as deferred, continuous for the first {pct} % of the steps", _deferred(pct / 100), pct / 100)
       for pct in (5, 10, 25, 50)],
     Arm("deferred_normal_init", "deferred, normal init at switch", "#17becf", "deferred",
         "as deferred, but the codebook at the switch is N(0, s^2), not drawn from the embeddings",
-        _then(_deferred(DEFER_FRACTION), codebook_init="normal")),
+        _then(_deferred(DEFER_FRACTION), codebook_init="normal"), DEFER_FRACTION),
     Arm("deferred_sample_init", "deferred, sampled init at switch", "#2ca02c", "deferred",
         "as deferred, but the codebook at the switch is a random sample of embeddings instead of k-means",
-        _then(_deferred(DEFER_FRACTION), codebook_init="sample")),
+        _then(_deferred(DEFER_FRACTION), codebook_init="sample"), DEFER_FRACTION),
     Arm("deferred_dead_code", "deferred + dead-code re-init", "#393b79", "deferred",
         f"as deferred, also re-initializing codes whose moving-average count falls below {DEAD_CODE_THRESHOLD:g}",
-        _then(_deferred(DEFER_FRACTION), model=dict(dead_code_threshold=DEAD_CODE_THRESHOLD))),
+        _then(_deferred(DEFER_FRACTION), model=dict(dead_code_threshold=DEAD_CODE_THRESHOLD)), DEFER_FRACTION),
     Arm("early_no_ema", "early k-means, no EMA (codebook loss)", "#e377c2", "early",
         "as the baseline, with the codebook trained by the codebook loss instead of EMA updates",
         _then(_early_kmeans, model=dict(ema=False))),

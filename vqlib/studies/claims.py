@@ -72,6 +72,7 @@ class Claim:
     first: Sequence[float]
     second: Sequence[float]
     stated: bool = True  # False: the paper implies the direction but never reports this measure
+    key: str = ""  # a short name the notebook's computed prose refers to (vqlib.studies.prose.claim_facts)
 
     def __post_init__(self):
         if self.paper not in DIRECTIONS:

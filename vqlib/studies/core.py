@@ -48,7 +48,8 @@ class Runs:
         return iter(zip(self.cases, self.results))
 
     def select(self, **where) -> Runs:
-        """The runs whose labels (or ``seed``) equal every ``where`` value."""
+        """The runs whose labels (or ``seed``) equal every ``where`` value (an :class:`Arm` matches its id)."""
+        where = {k: v.id if isinstance(v, Arm) else v for k, v in where.items()}
         keep = [(c, r) for c, r in self if all(_label(c, r, k) == v for k, v in where.items())]
         return Runs([c for c, _ in keep], [r for _, r in keep])
 

@@ -15,9 +15,9 @@ import dataclasses
 from ..data import prepare
 from ..diagnose import Report, diagnose
 from ..experiments import RunResult, run
-from ..scales import get_scale
 from . import mixture, settings
 from .arms import ARMS
+from .context import Context
 from .core import Case
 from .fixes import run_spec
 
@@ -29,10 +29,9 @@ PEER_RUNS = (("random", "VectorQuantize, random codebook (its README)"),
              ("deferred", "VectorQuantize, deferred (vqlib's schedule)"))
 
 
-def peer_cases(scale=None) -> list[Case]:
+def peer_cases(ctx: Context) -> list[Case]:
     """The three vector-quantize-pytorch runs on notebook 01's mixture at D = 8, seed 0 (label: run)."""
-    s = get_scale(scale)
-    base = settings.mixture_base(s, mixture.STUDY_DIM)
+    base = settings.mixture_base(ctx, mixture.STUDY_DIM)
     cases = []
     for run_id, label in PEER_RUNS:
         arm = ARMS["deferred" if run_id == "deferred" else "early_kmeans"]
@@ -44,13 +43,12 @@ def peer_cases(scale=None) -> list[Case]:
     return cases
 
 
-def tokenizer_specs(scale=None, cifar_root: str | None = None) -> dict[str, object]:
+def tokenizer_specs(ctx: Context) -> dict[str, object]:
     """The CIFAR-10 tokenizers of notebooks 02-03 (seed 0) by label: the baseline, deferred, and
     vector-quantize-pytorch with its k-means and dead-code expiry."""
-    return {"CIFAR-10 early k-means (baseline)": run_spec("CIFAR-10", "early_kmeans", 0, scale, cifar_root),
-            "CIFAR-10 deferred": run_spec("CIFAR-10", "deferred", 0, scale, cifar_root),
-            "CIFAR-10 vector-quantize-pytorch (k-means, expiry)": run_spec("CIFAR-10", "vqtorch", 0, scale,
-                                                                           cifar_root)}
+    return {"CIFAR-10 early k-means (baseline)": run_spec("CIFAR-10", "early_kmeans", 0, ctx),
+            "CIFAR-10 deferred": run_spec("CIFAR-10", "deferred", 0, ctx),
+            "CIFAR-10 vector-quantize-pytorch (k-means, expiry)": run_spec("CIFAR-10", "vqtorch", 0, ctx)}
 
 
 def diagnose_run(result: RunResult, batch_size: int = 256) -> Report:
@@ -61,6 +59,12 @@ def diagnose_run(result: RunResult, batch_size: int = 256) -> Report:
     return diagnose(lambda x: model.vectors(model.encode(x)), model.quantizer, data.eval_batches(batch_size))
 
 
-def tokenizers(scale=None, cifar_root: str | None = None) -> dict[str, RunResult]:
+def tokenizers(ctx: Context) -> dict[str, RunResult]:
     """The cached tokenizers of :func:`tokenizer_specs` (trained here only if notebooks 02-03 have not run)."""
-    return {label: run(spec) for label, spec in tokenizer_specs(scale, cifar_root).items()}
+    return {label: run(spec) for label, spec in tokenizer_specs(ctx).items()}
+
+
+def case_lists(ctx: Context) -> dict[str, list[Case]]:
+    """Every run notebook 05 diagnoses: the vector-quantize-pytorch runs and the CIFAR-10 tokenizers."""
+    return {"vector-quantize-pytorch": peer_cases(ctx),
+            "tokenizers": [Case(spec, {"label": label}) for label, spec in tokenizer_specs(ctx).items()]}

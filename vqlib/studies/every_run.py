@@ -22,41 +22,17 @@ from .. import cache as store
 from .. import paths
 from ..data import prepare
 from ..experiments import RunSpec, run_many, run_payload
-from ..scales import SCALES, get_scale
-from . import fixes, mixture, real_images, settings
-from .generation import TOKENIZER_ARMS
+from ..scales import SCALES
+from .context import Context, context
+from .registry import notebook_specs
 
-__all__ = ["notebook_specs", "every_spec", "main"]
-
-
-def notebook_specs(scale=None, cifar_root: str | None = None, imagenet_root: str | None = None,
-                   imagenet: bool = True) -> dict[str, list[RunSpec]]:
-    """Every training run each notebook asks for at ``scale`` (without loading any data), in notebook order;
-    notebook 04's tokenizers are notebook 03's runs."""
-    s = get_scale(scale)
-    nb01 = [c.spec for c in mixture.picture_cases(s) + mixture.usage_cases(s) + sum(mixture.init_scale_cases(s), [])
-            + mixture.capacity_cases(s) + mixture.codebook_size_cases(s) + mixture.shrinkage_cases(s)
-            + mixture.phase_cases(s)]
-    available = {"CIFAR-10": real_images.Dataset("CIFAR-10", settings.cifar_base(s, cifar_root), None,
-                                                 list(range(s.image_seeds)), s.image_sweep_seeds)}
-    if imagenet:
-        available["ImageNet"] = real_images.Dataset("ImageNet", settings.imagenet_base(s, imagenet_root), None,
-                                                    list(range(s.image_sweep_seeds)), s.image_sweep_seeds)
-    nb02 = [c.spec for c in real_images.arm_cases(available) + real_images.codebook_size_cases(s, cifar_root)
-            + real_images.capacity_cases(s, cifar_root)]
-    nb03 = [c.spec for c in fixes.arm_cases(s, cifar_root) + fixes.capacity_cases(s, cifar_root)]
-    nb04 = [fixes.run_spec("CIFAR-10", arm_id, seed, s, cifar_root) for arm_id in TOKENIZER_ARMS
-            for seed in range(s.image_sweep_seeds)]
-    return {"01_synthetic_gaussian_mixture": nb01, "02_real_images": nb02, "03_fixes": nb03,
-            "04_generation_diversity": nb04}
+__all__ = ["every_spec", "main"]
 
 
-def every_spec(scale=None, cifar_root: str | None = None, imagenet_root: str | None = None) -> list[RunSpec]:
-    """The run specs of notebooks 01-04 at ``scale``, each once, in notebook order (ImageNet only when its
-    root is set, as the notebooks do)."""
-    imagenet = bool(imagenet_root or os.environ.get("VQLIB_IMAGENET"))
-    groups = notebook_specs(scale, cifar_root, imagenet_root, imagenet=imagenet)
-    return list(dict.fromkeys(spec for specs in groups.values() for spec in specs))
+def every_spec(ctx: Context) -> list[RunSpec]:
+    """The run specs of every notebook in the context, each once, in notebook order (ImageNet's only when the
+    context names its root, as the notebooks do)."""
+    return list(dict.fromkeys(spec for specs in notebook_specs(ctx).values() for spec in specs))
 
 
 def _executor(args):
@@ -82,7 +58,14 @@ def _executor(args):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vqlib.studies.every_run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", default=None, choices=sorted(SCALES), help="default: VQLIB_SCALE or 'default'")
+    parser.add_argument("--scale", default=os.environ.get("VQLIB_SCALE") or "default", choices=sorted(SCALES),
+                        help="default: VQLIB_SCALE, else 'default'")
+    parser.add_argument("--cifar-root", default=os.environ.get("VQLIB_CIFAR10"),
+                        help="a local CIFAR-10 copy (default: VQLIB_CIFAR10, else the official download)")
+    parser.add_argument("--imagenet-root", default=os.environ.get("VQLIB_IMAGENET"),
+                        help="an ImageNet ImageFolder root (default: VQLIB_IMAGENET; none: no ImageNet runs)")
+    parser.add_argument("--imagenet-classes", default=os.environ.get("VQLIB_IMAGENET_CLASSES"),
+                        help="a text file of the ImageNet wnids to keep (default: VQLIB_IMAGENET_CLASSES)")
     parser.add_argument("--executor", default="local", choices=("local", "slurm", "sequential"))
     parser.add_argument("--workers", type=int, default=None, help="local pool size (default: VQLIB_WORKERS, else "
                                                                    "one per GPU, else one per core)")
@@ -94,9 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     slurm.add_argument("--gpus", type=int, default=1, help="GPUs per job (0 for CPU jobs)")
     slurm.add_argument("--log-folder", default=None, help="submitit's folder (default: <cache>/submitit)")
     args = parser.parse_args(argv)
-    specs = every_spec(args.scale)
+    ctx = context(args.scale, args.cifar_root, args.imagenet_root, args.imagenet_classes)
+    specs = every_spec(ctx)
     cached = sum(store.has("run", run_payload(spec, prepare(spec.data).identity)) for spec in specs)
-    print(f"{len(specs)} runs at scale {get_scale(args.scale).name}, {cached} of them in the cache "
+    print(f"{len(specs)} runs at scale {ctx.name}, {cached} of them in the cache "
           f"({paths.cache_dir()})", file=sys.stderr)
     if args.list:
         return 0

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 
 from ..experiments import RunSpec
-from ..scales import get_scale
 from . import settings
 from .arms import ARMS, arm
 from .claims import Claim
+from .context import Context
 from .core import Case, Runs, arm_case
 
 __all__ = ["DATASETS", "FIX_ARMS", "MAIN_ARMS", "TIMING_ARMS", "CAPACITY", "base", "seeds", "run_spec", "arm_cases",
@@ -37,54 +37,54 @@ TIMING_ARMS = {"early_kmeans": 0, "deferred_05": 5, "deferred_10": 10, "deferred
 CAPACITY = {"mixture": ("width", (4, 64, 256)), "CIFAR-10": ("channels", (16, 64))}
 
 
-def base(dataset: str, scale=None, cifar_root: str | None = None) -> RunSpec:
+def base(dataset: str, ctx: Context) -> RunSpec:
     """The base spec of a dataset: the 64-component mixture (notebook 01's figure 6) or the CIFAR-10
     tokenizer (notebook 02's figure 1)."""
     if dataset == "mixture":
-        return settings.big_mixture_base(scale)
+        return settings.big_mixture_base(ctx)
     if dataset == "CIFAR-10":
-        return settings.cifar_base(scale, cifar_root)
+        return settings.cifar_base(ctx)
     raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
 
 
-def seeds(dataset: str, scale=None, arm_id: str = "early_kmeans") -> list[int]:
+def seeds(dataset: str, ctx: Context, arm_id: str = "early_kmeans") -> list[int]:
     """The seeds of ``arm_id`` on ``dataset``: every headline seed for the baseline and deferral (the runs of
     notebooks 01 and 02), ``Scale.image_sweep_seeds`` for the other arms on CIFAR-10."""
-    s = get_scale(scale)
+    s = ctx.scale
     if dataset == "mixture":
         return list(range(s.seeds))
     return list(range(s.image_seeds if arm_id in ("early_kmeans", "deferred") else s.image_sweep_seeds))
 
 
-def run_spec(dataset: str, arm_id: str, seed: int, scale=None, cifar_root: str | None = None) -> RunSpec:
+def run_spec(dataset: str, arm_id: str, seed: int, ctx: Context) -> RunSpec:
     """The spec of one arm and seed on a dataset, exactly as this study runs it (notebook 04 takes its
     tokenizers from here)."""
-    spec = base(dataset, scale, cifar_root)
+    spec = base(dataset, ctx)
     if arm_id not in MAIN_ARMS:
         spec = dataclasses.replace(spec, train=settings.endpoints_only(spec.train))
     return arm(arm_id)(dataclasses.replace(spec, seed=seed))
 
 
-def arm_cases(scale=None, cifar_root: str | None = None) -> list[Case]:
+def arm_cases(ctx: Context) -> list[Case]:
     """Every arm of FIX_ARMS on both datasets, every seed (labels: dataset, arm, arm_label, family, T_c %)."""
     cases = []
     for dataset in DATASETS:
         for arm_id in FIX_ARMS:
-            for seed in seeds(dataset, scale, arm_id):
+            for seed in seeds(dataset, ctx, arm_id):
                 a = ARMS[arm_id]
-                cases.append(Case(run_spec(dataset, arm_id, seed, scale, cifar_root),
+                cases.append(Case(run_spec(dataset, arm_id, seed, ctx),
                                   {"dataset": dataset, "arm": arm_id, "arm_label": a.label, "family": a.family,
                                    "T_c %": TIMING_ARMS.get(arm_id, np.nan)}))
     return cases
 
 
-def capacity_cases(scale=None, cifar_root: str | None = None) -> list[Case]:
+def capacity_cases(ctx: Context) -> list[Case]:
     """Encoder width (mixture) and channels (CIFAR-10: notebook 02's runs), baseline and deferred, the sweep seeds
     (labels: dataset, capacity, value, arm)."""
-    s = get_scale(scale)
+    s = ctx.scale
     cases = []
     for dataset, (knob, values) in CAPACITY.items():
-        spec = base(dataset, scale, cifar_root)
+        spec = base(dataset, ctx)
         spec = dataclasses.replace(spec, train=settings.endpoints_only(spec.train))
         run_seeds = list(range(s.sweep_seeds if dataset == "mixture" else s.image_sweep_seeds))
         for value in values:
@@ -158,3 +158,16 @@ def claims(runs: Runs, capacity: Runs) -> list[Claim]:
                          capacity.values("embedding_effective_rank", dataset=dataset, capacity=f"{knob} {low}",
                                          arm="early_kmeans")))
     return out
+
+
+def case_lists(ctx: Context) -> dict[str, list[Case]]:
+    """Every run list notebook 03 draws, by figure (:mod:`vqlib.studies.registry`)."""
+    return {"arms": arm_cases(ctx), "capacity": capacity_cases(ctx)}
+
+
+def study_claims(ctx: Context, **_options) -> list[Claim]:
+    """Notebook 03's claims from its (cached) runs."""
+    from .core import run_cases
+
+    lists = case_lists(ctx)
+    return claims(run_cases(lists["arms"], desc="arms"), run_cases(lists["capacity"], desc="capacity"))

@@ -22,9 +22,10 @@ from ..data import Prepared, prepare
 from ..experiments import RunResult, run, run_many
 from ..features import SmallCNN, accuracy, cached_classifier, classifier_payload, extract_features
 from ..generate import PriorSpec, cached_prior, prior_loss, sample, tokenize
-from ..scales import get_scale
 from .arms import ARMS
 from .claims import Claim
+from .context import Context
+from .core import Case
 from .fixes import TIMING_ARMS, run_spec
 
 __all__ = ["TOKENIZER_ARMS", "GRID_SAMPLES", "prior_spec", "FeatureNet", "feature_net", "Generation", "generate",
@@ -41,9 +42,9 @@ SAMPLE_SEED = 0
 PIPELINE_VERSION = 2
 
 
-def prior_spec(scale=None) -> PriorSpec:
+def prior_spec(ctx: Context) -> PriorSpec:
     """The token prior at a scale: a small causal transformer, 4 heads, batch 64, four history rows."""
-    s = get_scale(scale)
+    s = ctx.scale
     return PriorSpec(steps=s.prior_steps, batch_size=64, dim=s.prior_dim, depth=s.prior_depth, heads=4,
                      eval_every=max(1, s.prior_steps // 4))
 
@@ -76,18 +77,18 @@ class FeatureNet:
                                                            kernel="rbf", bandwidth=self.bandwidth)}
 
 
-def feature_net(scale=None, cifar_root: str | None = None) -> FeatureNet:
+def feature_net(ctx: Context) -> FeatureNet:
     """Train (or load) the feature classifier on the CIFAR-10 training images of the tokenizers."""
-    s = get_scale(scale)
-    data = _data(s, cifar_root)
+    s = ctx.scale
+    data = _data(ctx)
     payload = classifier_payload(data.train, data.train_labels, s.classifier_steps, 0)
     model, _, _ = cached_classifier(data.train, data.train_labels, steps=s.classifier_steps, seed=0)
     return FeatureNet(model, store.entry_key("classifier", payload), s.classifier_steps, data.eval,
                       extract_features(model, data.eval), accuracy(model, data.eval, data.eval_labels))
 
 
-def _data(scale, cifar_root) -> Prepared:
-    return prepare(run_spec("CIFAR-10", "early_kmeans", 0, scale, cifar_root).data)
+def _data(ctx: Context) -> Prepared:
+    return prepare(run_spec("CIFAR-10", "early_kmeans", 0, ctx).data)
 
 
 @dataclass
@@ -99,21 +100,23 @@ class Generation:
     cached: bool
 
 
-def _payload(tokenizer: RunResult, features: FeatureNet, s, temperature: float, top_k: int | None) -> dict:
-    return {"tokenizer": tokenizer.key, "prior": store.spec_payload(prior_spec(s)), "prior_seed": tokenizer.spec.seed,
-            "samples": s.generated_samples, "temperature": float(temperature), "top_k": top_k,
+def _payload(tokenizer: RunResult, features: FeatureNet, ctx: Context, temperature: float,
+             top_k: int | None) -> dict:
+    return {"tokenizer": tokenizer.key, "prior": store.spec_payload(prior_spec(ctx)),
+            "prior_seed": tokenizer.spec.seed, "samples": ctx.scale.generated_samples,
+            "temperature": float(temperature), "top_k": top_k,
             "sample_seed": SAMPLE_SEED, "classifier": features.key, "grid": GRID_SAMPLES,
             "pipeline": PIPELINE_VERSION}
 
 
-def generate(tokenizer: RunResult, arm_id: str, features: FeatureNet, scale=None, temperature: float = 1.0,
-             top_k: int | None = None, cifar_root: str | None = None) -> Generation:
+def generate(tokenizer: RunResult, arm_id: str, features: FeatureNet, ctx: Context, temperature: float = 1.0,
+             top_k: int | None = None) -> Generation:
     """The whole pipeline for one tokenizer, cached: tokenize the training and held-out images, train a
     prior on the training tokens (seed: the tokenizer's), sample ``generated_samples`` token maps, decode
     them, and measure tokens, pixels and features against the held-out images."""
-    s = get_scale(scale)
-    spec = prior_spec(s)
-    payload = _payload(tokenizer, features, s, temperature, top_k)
+    s = ctx.scale
+    spec = prior_spec(ctx)
+    payload = _payload(tokenizer, features, ctx, temperature, top_k)
 
     def compute() -> dict:
         data = prepare(tokenizer.spec.data)
@@ -160,19 +163,19 @@ def generate(tokenizer: RunResult, arm_id: str, features: FeatureNet, scale=None
     return Generation(row, stored["grid"], hit)
 
 
-def results(features: FeatureNet, scale=None, temperature: float = 1.0, top_k: int | None = None,
-            cifar_root: str | None = None, executor=None) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
+def results(features: FeatureNet, ctx: Context, temperature: float = 1.0, top_k: int | None = None,
+            executor=None) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
     """Every tokenizer of TOKENIZER_ARMS and ``Scale.image_sweep_seeds`` seeds through :func:`generate`: the
     results table (figures/04_results.csv) and, per tokenizer label, the samples of its first seed.
 
     Tokenizers and pipelines not in the cache are computed on ``executor`` (as in
     :func:`vqlib.experiments.run_many`; by default one process per core)."""
-    s = get_scale(scale)
+    s = ctx.scale
     jobs = [(arm_id, seed) for arm_id in TOKENIZER_ARMS for seed in range(s.image_sweep_seeds)]
-    tokenizers = run_many([run_spec("CIFAR-10", arm_id, seed, s, cifar_root) for arm_id, seed in jobs],
+    tokenizers = run_many([run_spec("CIFAR-10", arm_id, seed, ctx) for arm_id, seed in jobs],
                           desc="tokenizers", executor=executor)
-    todo = [(t.spec, arm_id, s.name, temperature, top_k, cifar_root) for (arm_id, _), t in zip(jobs, tokenizers)
-            if not store.has("generation", _payload(t, features, s, temperature, top_k))]
+    todo = [(t.spec, arm_id, ctx, temperature, top_k) for (arm_id, _), t in zip(jobs, tokenizers)
+            if not store.has("generation", _payload(t, features, ctx, temperature, top_k))]
     if len(todo) > 1 or (todo and executor is not None):
         pool = executor or executors.default_executor()
         if pool is not None:
@@ -184,7 +187,7 @@ def results(features: FeatureNet, scale=None, temperature: float = 1.0, top_k: i
                     pool.shutdown(cancel_futures=True)
     rows, grids = [], {}
     for (arm_id, seed), tokenizer in zip(jobs, tokenizers):
-        generation = generate(tokenizer, arm_id, features, s, temperature, top_k, cifar_root)
+        generation = generate(tokenizer, arm_id, features, ctx, temperature, top_k)
         rows.append(generation.row)
         if seed == 0:
             grids[ARMS[arm_id].label] = generation.grid
@@ -193,13 +196,13 @@ def results(features: FeatureNet, scale=None, temperature: float = 1.0, top_k: i
 
 def _generate_job(job) -> None:
     """What a worker does for :func:`results`: one tokenizer's pipeline into the cache."""
-    spec, arm_id, scale, temperature, top_k, cifar_root = job
-    generate(run(spec), arm_id, feature_net(scale, cifar_root), scale, temperature, top_k, cifar_root)
+    spec, arm_id, ctx, temperature, top_k = job
+    generate(run(spec), arm_id, feature_net(ctx), ctx, temperature, top_k)
 
 
-def reference(features: FeatureNet, scale=None) -> dict[str, float]:
+def reference(features: FeatureNet, ctx: Context) -> dict[str, float]:
     """The same diversity measures on as many real held-out images as there are samples per prior."""
-    n = get_scale(scale).generated_samples
+    n = ctx.scale.generated_samples
     return {"pixel distance": diversity.mean_pairwise_pixel_distance(features.real[:n]),
             "Vendi score (RBF)": diversity.vendi_score(
                 diversity.standardize(features.real_features[:n], features.real_features), kernel="rbf",
@@ -221,3 +224,21 @@ def claims(table: pd.DataFrame) -> list[Claim]:
         out.append(Claim(f"{metric}: deferred (mean over T_c) vs early", paper, deferred[metric].tolist(),
                          early[metric].tolist(), stated))
     return out
+
+
+def tokenizer_cases(ctx: Context) -> list[Case]:
+    """The tokenizers compared (notebook 03's CIFAR-10 runs): every arm of TOKENIZER_ARMS, the sweep seeds
+    (labels: arm, arm_label)."""
+    return [Case(run_spec("CIFAR-10", arm_id, seed, ctx), {"arm": arm_id, "arm_label": ARMS[arm_id].label})
+            for arm_id in TOKENIZER_ARMS for seed in range(ctx.scale.image_sweep_seeds)]
+
+
+def case_lists(ctx: Context) -> dict[str, list[Case]]:
+    """Every run list notebook 04 draws (its tokenizers; priors and samples are cached by :func:`generate`)."""
+    return {"tokenizers": tokenizer_cases(ctx)}
+
+
+def study_claims(ctx: Context, temperature: float = 1.0, top_k: int | None = None, **_options) -> list[Claim]:
+    """Notebook 04's claims from its (cached) tokenizers, priors and samples."""
+    table, _ = results(feature_net(ctx), ctx, temperature, top_k)
+    return claims(table)

@@ -2,8 +2,8 @@
 
 Figures: the picture of shrinkage at several input dimensions, usage over training by initialization, the
 scale of a random codebook, encoder capacity, codebook size, and shrinkage over training on a larger
-mixture. Every function takes the scale; seeds come from it (``Scale.seeds`` for the headline comparisons,
-``Scale.sweep_seeds`` per sweep point).
+mixture. Every function takes the study context; seeds come from its scale (``Scale.seeds`` for the headline
+comparisons, ``Scale.sweep_seeds`` per sweep point).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import dataclasses
 from .. import metrics
 from ..data import prepare
 from ..experiments import ModelSpec
-from ..scales import get_scale
 from . import settings, views
 from .arms import ARMS, INITIALIZATION_ARMS
 from .claims import Claim
+from .context import Context
 from .core import Case, Runs, arm_case
 from .views import encoder_outputs
 
@@ -41,48 +41,48 @@ CODEBOOK_SIZES = (5, 10, 20, 40, 80, 160)
 BASELINE, DEFERRED = ARMS["early_kmeans"], ARMS["deferred"]
 
 
-def _seeds(scale) -> list[int]:
+def _seeds(ctx: Context) -> list[int]:
     """The headline comparisons' seeds (``Scale.seeds``)."""
-    return list(range(get_scale(scale).seeds))
+    return list(range(ctx.scale.seeds))
 
 
-def sweep_seeds(scale=None) -> list[int]:
+def sweep_seeds(ctx: Context) -> list[int]:
     """The seeds of every sweep point (``Scale.sweep_seeds``)."""
-    return list(range(get_scale(scale).sweep_seeds))
+    return list(range(ctx.scale.sweep_seeds))
 
 
-def sweep_base(scale=None):
+def sweep_base(ctx: Context):
     """The 10-component mixture in D = STUDY_DIM with ``sweep_points`` points and the sweeps' budget."""
-    s = get_scale(scale)
-    return settings.mixture_base(s, STUDY_DIM, s.sweep_points // 10, train=settings.mixture_sweep_train(s))
+    s = ctx.scale
+    return settings.mixture_base(ctx, STUDY_DIM, s.sweep_points // 10, train=settings.mixture_sweep_train(ctx))
 
 
-def picture_cases(scale=None) -> list[Case]:
+def picture_cases(ctx: Context) -> list[Case]:
     """Baseline and deferred at every D of PICTURE_DIMS, seed 0 (labels: D, arm)."""
-    return [arm_case(settings.mixture_base(scale, dim), a, 0, D=dim)
+    return [arm_case(settings.mixture_base(ctx, dim), a, 0, D=dim)
             for dim in PICTURE_DIMS for a in (BASELINE, DEFERRED)]
 
 
-def usage_cases(scale=None) -> list[Case]:
+def usage_cases(ctx: Context) -> list[Case]:
     """The four initialization arms at D = STUDY_DIM, every seed."""
-    base = settings.mixture_base(scale, STUDY_DIM)
-    return [arm_case(base, ARMS[a], seed) for a in INITIALIZATION_ARMS for seed in _seeds(scale)]
+    base = settings.mixture_base(ctx, STUDY_DIM)
+    return [arm_case(base, ARMS[a], seed) for a in INITIALIZATION_ARMS for seed in _seeds(ctx)]
 
 
-def spreads(scale=None) -> dict[str, float]:
+def spreads(ctx: Context) -> dict[str, float]:
     """Root-mean-square per-coordinate std of the sweep data and of the untrained encoder's outputs on it
     (the scale a codebook must meet at step 0)."""
-    base = sweep_base(scale)
+    base = sweep_base(ctx)
     data = prepare(base.data)
     untrained = encoder_outputs(BASELINE(base), data.train)
     return {"data": float(data.train.var(0).mean().sqrt()), "untrained_encoder": float(untrained.var(0).mean().sqrt())}
 
 
-def init_scale_cases(scale=None) -> tuple[list[Case], list[Case]]:
+def init_scale_cases(ctx: Context) -> tuple[list[Case], list[Case]]:
     """The early-normal arm with its codebook std at RELATIVE_SCALES x the data's spread (label
     relative_scale), and the baseline and deferred arms on the same data as references."""
-    base, seeds = sweep_base(scale), sweep_seeds(scale)
-    data_spread = spreads(scale)["data"]
+    base, seeds = sweep_base(ctx), sweep_seeds(ctx)
+    data_spread = spreads(ctx)["data"]
     normal = ARMS["early_normal"]
     sweep = [Case(dataclasses.replace(c.spec, train=dataclasses.replace(c.spec.train, init_scale=r * data_spread)),
                   {**c.labels, "relative_scale": r})
@@ -91,31 +91,31 @@ def init_scale_cases(scale=None) -> tuple[list[Case], list[Case]]:
     return sweep, reference
 
 
-def capacity_cases(scale=None) -> list[Case]:
+def capacity_cases(ctx: Context) -> list[Case]:
     """Encoder depth and width on the 64-component mixture, both arms, the sweep seeds (labels: capacity, depth,
     width, arm)."""
     cases = []
     for label, depth, width in CAPACITIES:
         model = ModelSpec(num_codes=settings.BIG_MIXTURE_MODEL.num_codes,
                           latent_dim=settings.BIG_MIXTURE_MODEL.latent_dim, depth=depth, width=width)
-        base = settings.big_mixture_base(scale, model, settings.mixture_sweep_train(scale))
+        base = settings.big_mixture_base(ctx, model, settings.mixture_sweep_train(ctx))
         cases += [arm_case(base, a, seed, capacity=label, depth=depth, width=width) for a in (BASELINE, DEFERRED)
-                  for seed in sweep_seeds(scale)]
+                  for seed in sweep_seeds(ctx)]
     return cases
 
 
-def codebook_size_cases(scale=None) -> list[Case]:
+def codebook_size_cases(ctx: Context) -> list[Case]:
     """K in CODEBOOK_SIZES on the 10-component mixture, both arms, the sweep seeds (label K)."""
-    base = sweep_base(scale)
+    base = sweep_base(ctx)
     return [arm_case(dataclasses.replace(base, model=ModelSpec(num_codes=k, latent_dim=base.model.latent_dim)),
                      a, seed, K=k)
-            for k in CODEBOOK_SIZES for a in (BASELINE, DEFERRED) for seed in sweep_seeds(scale)]
+            for k in CODEBOOK_SIZES for a in (BASELINE, DEFERRED) for seed in sweep_seeds(ctx)]
 
 
-def shrinkage_cases(scale=None) -> list[Case]:
+def shrinkage_cases(ctx: Context) -> list[Case]:
     """Both arms on the 64-component mixture at the full budget, every seed, with curves."""
-    base = settings.big_mixture_base(scale)
-    return [arm_case(base, a, seed) for a in (BASELINE, DEFERRED) for seed in _seeds(scale)]
+    base = settings.big_mixture_base(ctx)
+    return [arm_case(base, a, seed) for a in (BASELINE, DEFERRED) for seed in _seeds(ctx)]
 
 
 def encoder_spreads(picture: Runs) -> dict[str, list[float]]:
@@ -145,21 +145,21 @@ PHASE_CODES_PER_COMPONENT = (1, 4, 16)
 PHASE_MIN_DISTANCE = 0.3
 
 
-def phase_cases(scale=None) -> list[Case]:
+def phase_cases(ctx: Context) -> list[Case]:
     """Baseline and deferral (the sweep seeds and budget) on two slices through (D, separation / spread, K / C):
     D x spread at K / C = 4, and K / C x spread at D = 8 (labels: D, std, K_per_C)."""
-    s = get_scale(scale)
+    s = ctx.scale
     configs = {(d, std, 4) for d in PHASE_DIMS for std in PHASE_STDS}
     configs |= {(8, std, k) for k in PHASE_CODES_PER_COMPONENT for std in PHASE_STDS}
     cases = []
     for dim, std, per_component in sorted(configs):
-        data = dataclasses.replace(settings.paper_mixture(s, dim, s.sweep_points // 10), std=std,
+        data = dataclasses.replace(settings.paper_mixture(ctx, dim, s.sweep_points // 10), std=std,
                                    min_distance=PHASE_MIN_DISTANCE)
         model = dataclasses.replace(settings.SMALL_MIXTURE_MODEL, num_codes=10 * per_component)
-        base = settings.mixture_base(s, model=model, train=settings.mixture_sweep_train(s))
+        base = settings.mixture_base(ctx, model=model, train=settings.mixture_sweep_train(ctx))
         base = dataclasses.replace(base, data=data)
         cases += [arm_case(base, a, seed, D=dim, std=std, K_per_C=per_component) for a in (BASELINE, DEFERRED)
-                  for seed in sweep_seeds(scale)]
+                  for seed in sweep_seeds(ctx)]
     return cases
 
 
@@ -214,3 +214,22 @@ def claims(picture: Runs, usage: Runs, capacity: Runs, sizes: Runs, shrinkage: R
         Claim(f"perplexity gain of deferral (ratio) at K={k_large} vs K={k_small}", "higher", gain(k_large),
               gain(k_small)),
     ]
+
+
+def case_lists(ctx: Context) -> dict[str, list[Case]]:
+    """Every run list notebook 01 draws, by figure (:mod:`vqlib.studies.registry`)."""
+    sweep, reference = init_scale_cases(ctx)
+    return {"picture": picture_cases(ctx), "usage": usage_cases(ctx), "init scale": sweep,
+            "init scale reference": reference, "capacity": capacity_cases(ctx),
+            "codebook size": codebook_size_cases(ctx), "shrinkage": shrinkage_cases(ctx),
+            "phase diagram": phase_cases(ctx)}
+
+
+def study_claims(ctx: Context, **_options) -> list[Claim]:
+    """Notebook 01's claims from its (cached) runs."""
+    from .core import run_cases
+
+    lists = case_lists(ctx)
+    runs = {name: run_cases(lists[name], desc=name) for name in ("picture", "usage", "capacity", "codebook size",
+                                                               "shrinkage")}
+    return claims(runs["picture"], runs["usage"], runs["capacity"], runs["codebook size"], runs["shrinkage"])

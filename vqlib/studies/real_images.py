@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from ..data import Prepared, prepare
 from ..experiments import ModelSpec, RunSpec
 from ..images import DataSourceError
-from ..scales import get_scale
 from . import settings
 from .arms import ARMS, INITIALIZATION_ARMS
 from .claims import Claim
+from .context import Context
 from .core import Case, Runs, arm_case
+from .settings import CIFAR10, IMAGENET
 
 __all__ = ["Dataset", "datasets", "arm_cases", "codebook_size_cases", "capacity_cases", "CAPACITY_KNOBS", "claims"]
 
@@ -44,23 +45,34 @@ class Dataset:
         return self.data.source.split(",")[0]
 
 
-def datasets(scale=None, cifar_root: str | None = None, imagenet_root: str | None = None
-             ) -> tuple[dict[str, Dataset], dict[str, str]]:
-    """The datasets available here: ({name: Dataset}, {name: why it is not available}).
+def dataset_specs(ctx: Context) -> dict[str, Dataset]:
+    """The datasets of the study, without loading them (``data`` is None): CIFAR-10 always, ImageNet when the
+    context names its root."""
+    s = ctx.scale
+    found = {CIFAR10: Dataset(CIFAR10, settings.cifar_base(ctx), None, list(range(s.image_seeds)),
+                              s.image_sweep_seeds)}
+    if ctx.imagenet_root:
+        found[IMAGENET] = Dataset(IMAGENET, settings.imagenet_base(ctx), None, list(range(s.image_sweep_seeds)),
+                                  s.image_sweep_seeds)
+    return found
+
+
+def datasets(ctx: Context) -> tuple[dict[str, Dataset], dict[str, str]]:
+    """The datasets available here, loaded: ({name: Dataset}, {name: why it is not available}).
 
     CIFAR-10 is required (it downloads when no local copy is given); ImageNet is skipped with its reason
-    when no root is set."""
-    s = get_scale(scale)
-    cifar_base = settings.cifar_base(s, cifar_root)
-    found = {"CIFAR-10": Dataset("CIFAR-10", cifar_base, prepare(cifar_base.data), list(range(s.image_seeds)),
-                                 s.image_sweep_seeds)}
-    missing = {}
-    imagenet_base = settings.imagenet_base(s, imagenet_root)
-    try:
-        found["ImageNet"] = Dataset("ImageNet", imagenet_base, prepare(imagenet_base.data),
-                                    list(range(s.image_sweep_seeds)), s.image_sweep_seeds)
-    except DataSourceError as error:
-        missing["ImageNet"] = str(error)
+    when the context names no root, or its root cannot be read."""
+    found, missing = {}, {}
+    for name, ds in dataset_specs(ctx).items():
+        try:
+            found[name] = dataclasses.replace(ds, data=prepare(ds.base.data))
+        except DataSourceError as error:
+            if name == CIFAR10:
+                raise
+            missing[name] = str(error)
+    if IMAGENET not in found and IMAGENET not in missing:
+        missing[IMAGENET] = ("no ImageNet root given (the notebook's imagenet_root parameter, or VQLIB_IMAGENET; "
+                             "see data/README.md)")
     return found, missing
 
 
@@ -72,16 +84,12 @@ def arm_cases(available: dict[str, Dataset]) -> list[Case]:
             for seed in (ds.seeds if a in (BASELINE.id, DEFERRED.id) else ds.seeds[:ds.sweep_seeds])]
 
 
-def _cifar(scale, cifar_root) -> RunSpec:
-    return settings.cifar_base(scale, cifar_root)
-
-
-def codebook_size_cases(scale=None, cifar_root: str | None = None) -> list[Case]:
+def codebook_size_cases(ctx: Context) -> list[Case]:
     """K in ``Scale.image_codebook_sizes`` on CIFAR-10, both arms, ``Scale.image_sweep_seeds`` seeds (label K).
     The default K keeps its curves (the same runs as the arm study); the others are evaluated at the start,
     switch and end."""
-    s = get_scale(scale)
-    base = _cifar(s, cifar_root)
+    s = ctx.scale
+    base = settings.cifar_base(ctx)
     cases = []
     for k in s.image_codebook_sizes:
         train = base.train if k == base.model.num_codes else settings.endpoints_only(base.train)
@@ -90,11 +98,11 @@ def codebook_size_cases(scale=None, cifar_root: str | None = None) -> list[Case]
     return cases
 
 
-def capacity_cases(scale=None, cifar_root: str | None = None) -> list[Case]:
+def capacity_cases(ctx: Context) -> list[Case]:
     """Channels 16 -> 64 and residual blocks 0 -> 2 on CIFAR-10, both arms, ``Scale.image_sweep_seeds`` seeds
     (labels: knob, value)."""
-    s = get_scale(scale)
-    base = _cifar(s, cifar_root)
+    s = ctx.scale
+    base = settings.cifar_base(ctx)
     train = settings.endpoints_only(base.train)
     cases = []
     for knob, value, change in CAPACITY_KNOBS:
@@ -129,3 +137,18 @@ def claims(arms: Runs, sizes: Runs, capacity: Runs) -> list[Claim]:
                      capacity.values("embedding_effective_rank", knob="channels", value=16, arm=b)))
     return out
 
+
+
+def case_lists(ctx: Context) -> dict[str, list[Case]]:
+    """Every run list notebook 02 draws, by figure (:mod:`vqlib.studies.registry`)."""
+    return {"arms": arm_cases(dataset_specs(ctx)), "codebook size": codebook_size_cases(ctx),
+            "capacity": capacity_cases(ctx)}
+
+
+def study_claims(ctx: Context, **_options) -> list[Claim]:
+    """Notebook 02's claims from its (cached) runs."""
+    from .core import run_cases
+
+    lists = case_lists(ctx)
+    return claims(run_cases(lists["arms"], desc="arms"), run_cases(lists["codebook size"], desc="codebook size"),
+                  run_cases(lists["capacity"], desc="capacity"))

@@ -1,10 +1,5 @@
-"""One house style and deterministic figure files. The only module of vqlib that imports matplotlib.
-
-Importing it leaves matplotlib's backend alone: notebooks keep their inline backend, and on a machine
-without a display matplotlib picks its non-interactive Agg backend by itself. A script that must not open
-windows on a desktop can call :func:`use_headless_backend` first. Arm colours come from
-:mod:`vqlib.studies` (``colors=`` below), so that an arm looks the same in every figure.
-"""
+"""The house style, deterministic figure files, and the statistical views every study draws (curves over
+training with seed bands, sweeps with ranges, the effect-size forest)."""
 
 from __future__ import annotations
 
@@ -14,8 +9,8 @@ from pathlib import Path
 import matplotlib
 import matplotlib.pyplot as plt
 
-from . import paths
-from .cache import atomic_write
+from .. import paths
+from ..cache import atomic_write
 
 __all__ = ["set_style", "use_headless_backend", "save_figure", "show", "plot_curves", "curve_grid", "plot_sweep",
            "image_grid", "finish", "label_of", "mark_switch", "effect_sizes", "LABELS", "VERDICT_COLORS", "plt"]
@@ -232,7 +227,7 @@ def image_grid(batch, columns: int, gap: int = 2):
     """Tile images [N, 3, H, W] in [-1, 1] into one uint8 RGB array, ``columns`` per row, white gaps."""
     import numpy as np
 
-    from .images import to_uint8
+    from ..images import to_uint8
 
     tiles = to_uint8(batch)
     n, h, w, _ = tiles.shape
