@@ -6,7 +6,8 @@ import torch
 from PIL import Image
 
 from vqlib.data import ImageSpec, MixtureSpec, forget_prepared, load, prepare
-from vqlib.images import DataSourceError, load_image_folder
+from vqlib.image_folder import load_image_folder
+from vqlib.imageset import DataSourceError
 
 
 def _folder(root, classes=("a", "b", "c", "d"), per_class=5, size=12, seed=0):
@@ -134,11 +135,15 @@ def test_new_spec_fields_keep_old_cache_keys():
     assert spec_payload(ImageSpec("imagenet", classes=["b", "a"]))["classes"] == ["a", "b"]
 
 
-def test_imagenet_class_list_comes_from_the_study_context_never_the_environment(tmp_path, monkeypatch):
-    from vqlib.studies import context, settings
+def test_imagenet_class_list_comes_from_the_study_context_made_at_the_edge(tmp_path, monkeypatch):
+    from vqlib.scales import get_scale
+    from vqlib.studies import Context, context, settings
 
     path = tmp_path / "imagenet100.txt"
     path.write_text("n02\nn01\n")
+    monkeypatch.delenv("VQLIB_IMAGENET_CLASSES", raising=False)
     assert settings.imagenet(context("smoke", imagenet_classes=path)).classes == ("n01", "n02")
-    monkeypatch.setenv("VQLIB_IMAGENET_CLASSES", str(path))  # read at the edge only: a spec builder ignores it
     assert settings.imagenet(context("smoke")).classes is None
+    monkeypatch.setenv("VQLIB_IMAGENET_CLASSES", str(path))
+    assert settings.imagenet(context("smoke")).classes == ("n01", "n02")  # context() reads it, once, at the edge
+    assert settings.imagenet(Context(get_scale("smoke"))).classes is None  # a spec builder never reads it

@@ -1,15 +1,25 @@
-"""make gpu-check: its code path on the CPU (a few steps), and the arithmetic of its projection."""
+"""make gpu-check (tools/gpu_check.py): its code path on the CPU (a few steps), the arithmetic of its projection,
+and that it is a tool: the library below the study layer never imports vqlib.studies."""
 
+import ast
+import importlib.util
 import math
 import os
+import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from vqlib import gpu_check
+import vqlib
 from vqlib.scales import get_scale
 from vqlib.studies import context
 from vqlib.studies.registry import notebook_specs
+
+ROOT = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "tools" / "gpu_check.py")
+gpu_check = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(gpu_check)
 
 
 def test_projection_counts_every_new_run_once_at_the_measured_rates():
@@ -52,3 +62,33 @@ def test_gpu_check_runs_on_the_cpu(capsys):
     out = capsys.readouterr().out
     assert "CIFAR-10 K=32 early_kmeans:" in out and "steps/s" in out
     assert "projected wall time of make figures SCALE=paper" in out and "03_fixes" in out
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Absolute names of what a module of vqlib imports (relative imports resolved)."""
+    package = list(path.relative_to(ROOT).with_suffix("").parts[:-1])  # e.g. ["vqlib"] or ["vqlib", "diagnose"]
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            names.update([module] + [f"{module}.{alias.name}" for alias in node.names])
+    return names
+
+
+def test_the_library_below_the_study_layer_never_imports_it():
+    library = Path(vqlib.__file__).parent
+    for path in sorted(library.rglob("*.py")):
+        if path.relative_to(library).parts[0] in ("studies", "plotting"):  # the layers above may
+            continue
+        studies = {name for name in _imported_modules(path) if name.startswith("vqlib.studies")}
+        assert not studies, f"{path.relative_to(ROOT)} imports {sorted(studies)}: a tool belongs in tools/"
+    assert not (library / "gpu_check.py").exists()
+
+
+def test_make_gpu_check_runs_the_tool_with_its_arguments():
+    dry = subprocess.run(["make", "-n", "gpu-check", "GPU_CHECK_ARGS=--cpu --steps 2"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    assert "tools/gpu_check.py --cpu --steps 2" in dry

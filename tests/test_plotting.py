@@ -81,6 +81,26 @@ def test_image_grid_tiles_images_in_rows_with_white_gaps():
     assert (canvas[2, :] == 255).all()  # the gap row is white
 
 
+def test_plotting_converts_pixels_without_importing_the_dataset_readers():
+    """image_grid needs only the uint8 conversion (vqlib.pixels), not the readers of CIFAR-10 and ImageFolders."""
+    import ast
+    from pathlib import Path
+
+    readers = {"images", "cifar10", "image_folder"}
+    for path in sorted(Path(plotting.__file__).parent.glob("*.py")):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 2:  # from ..name import x / from .. import name
+                imported.update([node.module] if node.module else [a.name for a in node.names])
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("vqlib."):
+                imported.add(node.module.split(".")[1])
+            elif isinstance(node, ast.Import):
+                imported.update(a.name.split(".")[1] for a in node.names if a.name.startswith("vqlib."))
+        assert not imported & readers, f"{path.name} imports the dataset readers {sorted(imported & readers)}"
+        if path.name == "core.py":
+            assert "pixels" in imported
+
+
 def test_curve_grid_draws_one_row_per_group_with_colours_log_axes_and_unit_lines():
     import pandas as pd
 

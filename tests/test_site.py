@@ -18,14 +18,27 @@ build_site = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(build_site)
 
 
+def _snapshot(folder: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in folder.rglob("*")} if folder.exists() else {}
+
+
 @pytest.fixture(scope="module")
-def site():
-    out = ROOT / "build" / "site"  # where `make site` puts it: the screenshot is left there for a person
-    return out, build_site.build(ROOT, out)
+def site(tmp_path_factory):
+    """The site as `make site` builds it, but into a temporary folder (``tools/build_site.py --out``): tests never
+    write into the repository, whose build/site/ is what a person last built."""
+    out = tmp_path_factory.mktemp("site") / "site"
+    before = _snapshot(ROOT / "build" / "site")  # where `make site` writes
+    return out, build_site.build(ROOT, out), before
+
+
+def test_the_site_is_built_outside_the_repository(site):
+    out, _, before = site
+    assert ROOT not in out.parents
+    assert _snapshot(ROOT / "build" / "site") == before, "building the site changed the repository's build/site/"
 
 
 def test_the_site_has_an_index_and_a_page_per_notebook_without_external_resources(site):
-    out, pages = site
+    out, pages, _ = site
     assert pages[0] == "index.html" and len(pages) == 1 + len(build_site.notebooks(ROOT))
     index = (out / "index.html").read_text()
     assert index.count('<section class="claims">') == len(pages) - 1
@@ -40,7 +53,7 @@ def test_the_site_has_an_index_and_a_page_per_notebook_without_external_resource
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium browser installed (apt-get install chromium; CI does)")
 def test_every_page_loads_in_a_headless_browser_with_its_images_and_links(site):
     playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make setup does)")
-    out, pages = site
+    out, pages, _ = site
     outside: list[str] = []
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM)

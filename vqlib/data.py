@@ -217,7 +217,7 @@ class Prepared:
 
 
 def _to_float(pixels: torch.Tensor) -> torch.Tensor:
-    """uint8 NCHW -> float32 NCHW in [-1, 1], the arithmetic of :func:`vqlib.images.to_tensor`."""
+    """uint8 NCHW -> float32 NCHW in [-1, 1], the arithmetic of :func:`vqlib.pixels.to_tensor`."""
     return pixels.to(torch.float32).div(127.5).sub(1.0).contiguous()
 
 

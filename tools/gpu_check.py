@@ -11,7 +11,10 @@ projected.
 ``--steps N`` overrides the step count (``--cpu --steps 2 --codebook-sizes 32 ...`` is the CI-sized form: the
 same code path on the CPU, slowly). Runs are not cached: this measures, it does not produce results.
 
-    python -m vqlib.gpu_check [--steps N] [--cpu] [--eval-images N] [--cifar-images N] [--codebook-sizes K ...]
+    python tools/gpu_check.py [--steps N] [--cpu] [--eval-images N] [--cifar-images N] [--codebook-sizes K ...]
+
+A tool, not part of the library: it measures the study layer's specs (:mod:`vqlib.studies`), which the
+library's modules never import. ``make gpu-check GPU_CHECK_ARGS="--steps 500"`` passes arguments.
 """
 
 from __future__ import annotations
@@ -21,19 +24,27 @@ import dataclasses
 import math
 import sys
 import time
+from pathlib import Path
 
-import pandas as pd
-import torch
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's vqlib, installed or not
+# First: importing vqlib pins the instruction set (vqlib.arithmetic) before torch and numpy load, as
+# `python -m vqlib...` would.
+import vqlib  # noqa: E402, F401
 
-from . import accel
-from .data import prepare
-from .experiments import RunSpec, device, initial_model
-from .images import DataSourceError
-from .scales import get_scale
-from .studies import ARMS, settings
-from .studies.context import Context, context
-from .studies.registry import notebook_specs
-from .train import TrainSpec, evaluate, train
+# isort: split
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from vqlib import accel  # noqa: E402
+from vqlib.data import prepare  # noqa: E402
+from vqlib.experiments import RunSpec, device, initial_model  # noqa: E402
+from vqlib.imageset import DataSourceError  # noqa: E402
+from vqlib.scales import get_scale  # noqa: E402
+from vqlib.studies import ARMS, settings  # noqa: E402
+from vqlib.studies.context import Context, context  # noqa: E402
+from vqlib.studies.registry import notebook_specs  # noqa: E402
+from vqlib.train import TrainSpec, evaluate, train  # noqa: E402
 
 __all__ = ["measure", "project", "run_seconds", "notebook_specs", "main"]
 
