@@ -1,7 +1,7 @@
 """Codebook initializers.
 
 Each returns a float32 tensor [K, d]. Initializers that need embeddings take them as [N, d] in the
-quantizer's lookup space (``VectorQuantizer.embed``). All randomness comes from the ``generator`` passed
+quantizer's lookup space (``Quantizer.embed``). All randomness comes from the ``generator`` passed
 in, so a seed fixes the codebook.
 
 The paper's two arms differ only in *which* embeddings k-means sees: those of the untrained encoder at
@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import torch
 
-from .quantize import nearest_code
+from .quantizers.base import nearest_code
 
 __all__ = ["INITIALIZERS", "random_normal", "uniform", "sample_embeddings", "kmeans", "make_codebook"]
 
-#: initializer name -> whether it needs embeddings. "own" keeps the layer's own initialization (for the
-#: vector-quantize-pytorch layer: k-means on its first training batch).
+#: initializer name -> whether it needs embeddings. "own" keeps the quantizer's own initialization, for a kind
+#: that has one (``Quantizer.own_init``; the vector-quantize-pytorch layer: k-means on its first training batch).
 INITIALIZERS = {"normal": False, "uniform": False, "sample": True, "kmeans": True, "own": False}
 
 

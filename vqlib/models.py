@@ -9,17 +9,23 @@ Both expose the same interface, which is all the trainer and the metrics use:
 
 Capacity knobs (the embeddings-collapse study varies them): MLP ``depth`` (0 = a purely linear encoder)
 and ``width``; conv ``channels``, ``num_res_blocks`` and ``num_downsamples``.
+
+The quantizer is any :class:`~vqlib.quantizers.QuantizerLike` (a registered kind of :mod:`vqlib.quantizers`):
+passed built, or as a function of no arguments that the model calls in the quantizer's place (after the
+encoder and decoder, so their weights are drawn first), or, by default, vqlib's
+:class:`~vqlib.quantizers.VectorQuantizer` made from the remaining keyword options.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .quantize import QuantizerLike, VectorQuantizer
+from .quantizers import QuantizerLike, VectorQuantizer
 
 __all__ = ["AutoencoderOutput", "VQAutoencoder", "MLPAutoencoder", "ConvVQVAE", "mlp"]
 
@@ -39,7 +45,7 @@ class VQAutoencoder(nn.Module):
 
     encoder: nn.Module
     decoder: nn.Module
-    quantizer: QuantizerLike  # vqlib's VectorQuantizer, or vector-quantize-pytorch's behind vqlib.peer
+    quantizer: QuantizerLike  # a registered kind of vqlib.quantizers (vqlib's VectorQuantizer by default)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
@@ -62,6 +68,18 @@ class VQAutoencoder(nn.Module):
         raise NotImplementedError
 
 
+def _quantizer(quantizer: nn.Module | Callable[[], nn.Module] | None, num_codes: int, latent_dim: int,
+               options: dict) -> nn.Module:
+    """The model's quantizer: ``quantizer`` itself, ``quantizer()`` (a factory called here, in the quantizer's
+    place among the model's random draws), or vqlib's layer made from ``options``."""
+    if quantizer is None:
+        return VectorQuantizer(num_codes, latent_dim, **options)
+    if options:
+        raise TypeError(f"quantizer options {sorted(options)} apply to the default quantizer only: pass them to "
+                        "the quantizer given instead")
+    return quantizer if isinstance(quantizer, nn.Module) else quantizer()
+
+
 def mlp(in_dim: int, out_dim: int, width: int, depth: int, activation=nn.GELU) -> nn.Sequential:
     """``depth`` hidden layers of ``width`` units; depth 0 is a single linear map."""
     if depth < 0 or width < 1:
@@ -79,16 +97,16 @@ class MLPAutoencoder(VQAutoencoder):
     """MLP encoder/decoder for points in R^D with one token per point (latent size ``latent_dim``)."""
 
     def __init__(self, input_dim: int, latent_dim: int, num_codes: int, *, depth: int = 2, width: int = 64,
-                 decoder_depth: int = 2, decoder_width: int = 64, quantizer: nn.Module | None = None,
-                 **quantizer_options) -> None:
+                 decoder_depth: int = 2, decoder_width: int = 64,
+                 quantizer: nn.Module | Callable[[], nn.Module] | None = None, **quantizer_options) -> None:
         super().__init__()
         for name, value in (("input_dim", input_dim), ("latent_dim", latent_dim)):
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
         self.encoder = mlp(input_dim, latent_dim, width, depth)
         self.decoder = mlp(latent_dim, input_dim, decoder_width, decoder_depth)
-        # ``quantizer``: any QuantizerLike layer (e.g. vqlib.peer.PeerQuantizer); default vqlib's own
-        self.quantizer = quantizer or VectorQuantizer(num_codes, latent_dim, **quantizer_options)
+        # ``quantizer``: any QuantizerLike layer or a factory of one; default vqlib's own
+        self.quantizer = _quantizer(quantizer, num_codes, latent_dim, quantizer_options)
 
     @torch.no_grad()
     def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
@@ -114,8 +132,8 @@ class ConvVQVAE(VQAutoencoder):
     """
 
     def __init__(self, num_codes: int, *, in_channels: int = 3, channels: int = 64, latent_dim: int = 64,
-                 num_downsamples: int = 2, num_res_blocks: int = 2, quantizer: nn.Module | None = None,
-                 **quantizer_options) -> None:
+                 num_downsamples: int = 2, num_res_blocks: int = 2,
+                 quantizer: nn.Module | Callable[[], nn.Module] | None = None, **quantizer_options) -> None:
         super().__init__()
         if channels < 1 or latent_dim < 1 or num_downsamples < 1 or num_res_blocks < 0:
             raise ValueError("channels, latent_dim and num_downsamples must be >= 1 and num_res_blocks >= 0; "
@@ -144,7 +162,7 @@ class ConvVQVAE(VQAutoencoder):
                 up.append(nn.ReLU())
             last = width
         self.decoder = nn.Sequential(*up)
-        self.quantizer = quantizer or VectorQuantizer(num_codes, latent_dim, **quantizer_options)
+        self.quantizer = _quantizer(quantizer, num_codes, latent_dim, quantizer_options)
         self.latent_dim = latent_dim
 
     def vectors(self, z: torch.Tensor) -> torch.Tensor:
