@@ -442,3 +442,62 @@ def test_an_unwritable_figure_path_is_an_error(files, capsys):
     status = main(["--embeddings", str(files / "z.npy"), "--codebook", str(files / "c.pt"),
                    "--out", str(files / "no" / "such" / "dir" / "report.png")])
     assert status == 2 and "cannot write the figure" in capsys.readouterr().err
+
+
+# -- one implementation, small modules, thresholds argued without frozen results ------------------------------
+def test_the_embedding_side_is_metrics_streaming_stats():
+    # diagnose's embedding numbers, sample and spectrum are those of vqlib.metrics.StreamingStats over the same
+    # rows (one streaming implementation), whatever the batches
+    z, centres = mixture(n=1500, dim=6)
+    report = diagnose(lambda batch: batch, centres, z.split(250), sample_size=300, seed=5)
+    stats = metrics.StreamingStats(None, 6, max_points=300, seed=5)
+    for chunk in z.split(700):
+        stats.update(chunk)
+    for name, value in stats.result().items():
+        assert report[name] == pytest.approx(value, rel=1e-12), name
+    assert report["embedding_euclidean_distance"] == stats.result()["embedding_euclidean_distance"]
+    assert torch.equal(report.sample, stats.sample_rows().float())
+    assert torch.allclose(report.embedding_singular_values, stats.spectrum().sqrt(), rtol=1e-12)
+    code = metrics.codebook_metrics_from_usage(report.counts.double() / report["rows"], centres,
+                                               report["quantization_error"], stats.result())
+    for name in ("utilization", "perplexity", "dead_codes", "shrinkage_euclidean", "shrinkage_cosine",
+                 "shrinkage_rank", "code_effective_rank", "code_components_99"):
+        assert report[name] == pytest.approx(code[name], rel=1e-12), name
+
+
+DIAGNOSE_DIR = ROOT / "vqlib" / "diagnose"
+
+
+def test_diagnose_is_a_package_of_small_modules_calling_no_private_metrics_helper():
+    import ast
+
+    modules = sorted(DIAGNOSE_DIR.glob("*.py"))
+    assert {p.stem for p in modules} >= {"__init__", "__main__", "core", "report", "verdict", "adapters", "plot",
+                                         "tracker", "cli"}
+    for path in modules:
+        source = path.read_text()
+        assert len(source.splitlines()) <= 600, f"{path.name} has more than 600 lines"
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "metrics":
+                assert not node.attr.startswith("_"), f"{path.name} calls metrics.{node.attr}, a private helper"
+            if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("metrics"):
+                assert not any(a.name.startswith("_") for a in node.names), f"{path.name} imports a private helper"
+
+
+def test_the_thresholds_comments_cite_where_results_are_not_the_results():
+    # Measured values quoted in a comment go stale when a study is rerun: the argument cites the table or the
+    # notebook section that measured them. A decimal or a percentage in the thresholds' module is one of the
+    # thresholds themselves (or the 99 % of the 99 %-components).
+    import vqlib.diagnose.verdict as verdict
+
+    thresholds = {getattr(verdict, name) for name in verdict.__all__ if name.isupper()}
+    comments = [line.split("#", 1)[1] for line in Path(verdict.__file__).read_text().splitlines() if "#" in line]
+    docstring = verdict.__doc__
+    for text in [*comments, docstring]:
+        for match in re.finditer(r"(?<![\w.])(\d+\.\d+|\d+\s?%)", text):
+            number = match.group(1)
+            value = float(number.rstrip(" %")) / (100 if "%" in number else 1)
+            assert value in thresholds or number.startswith("99"), (
+                f"{number!r} in vqlib/diagnose/verdict.py looks like a measured result frozen in a comment: cite "
+                f"the table or notebook section that measures it instead ({text.strip()!r})")
+    assert "figures/03_results.csv" in docstring and "notebook 05" in docstring

@@ -183,3 +183,63 @@ def test_streaming_stats_degenerate_sets_and_misuse():
         short.result()
     with pytest.raises(ValueError, match=r"rows \[m, 4\]"):
         StreamingStats(10, 4).update(torch.ones(2, 3))
+
+
+def test_streaming_stats_without_a_row_count_keep_a_sample_independent_of_the_batches():
+    from vqlib.metrics import StreamingStats, embedding_metrics
+
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(1000, 5, generator=gen) * torch.tensor([3.0, 1.0, 0.5, 0.1, 0.01]) + 2.0
+
+    def streamed(sizes, max_points=100, seed=0):
+        stats = StreamingStats(None, 5, max_points=max_points, seed=seed)
+        for chunk in x.split(sizes):
+            stats.update(chunk)
+        return stats
+
+    a, b = streamed(1000), streamed([7, 300, 1, 500, 192])
+    assert a.sample_rows().shape == (100, 5)
+    assert torch.equal(a.sample_rows(), b.sample_rows())  # the same rows whatever the batch sizes
+    ra, rb = a.result(), b.result()
+    assert ra["embedding_euclidean_distance"] == rb["embedding_euclidean_distance"]  # the same sample
+    for key in ra:
+        assert ra[key] == pytest.approx(rb[key], rel=1e-12), key
+    positions = [int((x.double() == row).all(1).nonzero()) for row in a.sample_rows()]
+    assert positions == sorted(positions) and len(set(positions)) == 100  # rows of the set, in their order
+    assert not torch.equal(streamed(1000, seed=1).sample_rows(), a.sample_rows())
+    # with every row kept, the sample is the set and the Euclidean spread the exact one
+    whole = streamed(333, max_points=5000)
+    assert torch.equal(whole.sample_rows(), x.double())
+    exact = embedding_metrics(x)
+    assert whole.result()["embedding_euclidean_distance"] == m.mean_pairwise_euclidean_distance(x, max_points=None)
+    for key in ("embedding_cosine_distance", "embedding_effective_rank", "embedding_std"):
+        assert whole.result()[key] == pytest.approx(exact[key], rel=1e-10), key
+    assert whole.result()["embedding_components_99"] == exact["embedding_components_99"]
+
+
+def test_streaming_stats_give_the_mean_and_the_spectrum_of_the_rows():
+    from vqlib.metrics import StreamingStats
+
+    gen = torch.Generator().manual_seed(8)
+    x = (torch.randn(500, 4, generator=gen) * torch.tensor([2.0, 1.0, 0.5, 0.25]) + 10.0).double()
+    for total in (500, None):
+        stats = StreamingStats(total, 4)
+        for chunk in x.split(123):
+            stats.update(chunk)
+        assert torch.allclose(stats.mean, x.mean(0), rtol=1e-12)
+        squared = torch.linalg.svdvals(x - x.mean(0)).pow(2)  # largest first, like the spectrum
+        assert torch.allclose(stats.spectrum(), squared, rtol=1e-9)
+        assert stats.spectrum().device.type == "cpu" and stats.spectrum().dtype == torch.float64
+
+
+def test_streaming_stats_without_a_row_count_need_a_bounded_sample_and_two_rows():
+    from vqlib.metrics import StreamingStats
+
+    with pytest.raises(ValueError, match="max_points >= 1"):
+        StreamingStats(None, 3, max_points=None)
+    one = StreamingStats(None, 3)
+    one.update(torch.ones(1, 3))
+    with pytest.raises(ValueError, match="saw 1 rows"):
+        one.result()
+    with pytest.raises(ValueError, match="saw 1 rows"):
+        one.spectrum()

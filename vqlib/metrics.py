@@ -320,6 +320,28 @@ def project(x: torch.Tensor, basis: tuple[torch.Tensor, torch.Tensor]) -> torch.
     return (torch.as_tensor(x).float() - mean) @ directions.T
 
 
+# -- a sample whose rows do not depend on how the stream is batched ------------------------------------------
+_GOLDEN, _MIX1, _MIX2 = (np.uint64(c) for c in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB))
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """Steele et al.'s splitmix64 finalizer on a uint64 array (wraps around, as intended)."""
+    x = x + _GOLDEN
+    x = (x ^ (x >> np.uint64(30))) * _MIX1
+    x = (x ^ (x >> np.uint64(27))) * _MIX2
+    return x ^ (x >> np.uint64(31))
+
+
+def _row_keys(first: int, count: int, seed: int) -> torch.Tensor:
+    """A pseudo-random key (int64, non-negative) for each row position first..first+count-1: a bijective hash of
+    the position mixed with the seed, so distinct rows never tie and a row's key does not depend on how the rows
+    were batched. The rows of smallest key are :class:`StreamingStats`' sample when the number of rows is not
+    known up front."""
+    positions = np.arange(first, first + count, dtype=np.uint64)
+    keys = _splitmix64(positions ^ _splitmix64(np.array([seed], dtype=np.uint64)))
+    return torch.from_numpy((keys >> np.uint64(1)).astype(np.int64))  # 63 bits: non-negative as int64
+
+
 class StreamingStats:
     """:func:`embedding_metrics` of a set seen one batch at a time, in memory that does not grow with it.
 
@@ -327,24 +349,42 @@ class StreamingStats:
       :func:`mean_pairwise_cosine_distance`);
     - effective rank, 99 %-components and spread (std): from the accumulated d x d scatter matrix of the rows
       (float64, shifted by the first batch's mean for accuracy): its eigenvalues are the squared singular
-      values of the centred set;
-    - Euclidean spread: over the same fixed random sample of rows that
-      :func:`mean_pairwise_euclidean_distance` takes (``max_points`` of ``total_rows``, seeded), kept as the
-      batches stream past, so the result is the exact computation's.
+      values of the centred set (:meth:`spectrum`), and the rows' :attr:`mean` comes with it;
+    - Euclidean spread: over a sample of ``max_points`` rows kept as the batches stream past
+      (:meth:`sample_rows`).
 
-    ``total_rows`` (how many rows will come) fixes the sample up front. Agreement with the whole-set
-    functions is tested to about 1e-10 relative (summation order and eigen- instead of singular-value
-    decomposition); the Euclidean spread is equal.
+    The sample, two ways:
+
+    - ``total_rows`` given (how many rows will come): the same fixed random sample of rows that
+      :func:`mean_pairwise_euclidean_distance` takes (``max_points`` of ``total_rows``, seeded), so the result
+      is the exact computation's; the accumulators can be summed over processes (:meth:`reduce`);
+    - ``total_rows=None`` (the count is not known up front, e.g. any iterable of batches): the ``max_points``
+      rows of smallest key (a hash of the row's position and the seed), the same rows whatever the
+      batch sizes; with at most ``max_points`` rows, every row, and the spread is the exact one.
+
+    Agreement with the whole-set functions is tested to about 1e-10 relative (summation order and eigen-
+    instead of singular-value decomposition); the Euclidean spread is equal.
     """
 
-    def __init__(self, total_rows: int, dim: int, max_points: int | None = 2048, seed: int = 0, device=None):
-        self.total_rows, self.dim, self.seen = int(total_rows), int(dim), 0
+    def __init__(self, total_rows: int | None, dim: int, max_points: int | None = 2048, seed: int = 0, device=None):
+        self.total_rows = None if total_rows is None else int(total_rows)
+        self.dim, self.seen, self.seed = int(dim), 0, int(seed)
         device = torch.device(device) if device is not None else torch.device("cpu")
         self.unit_sum = torch.zeros(dim, dtype=torch.float64, device=device)
         self.nonzero = 0
         self.shift: torch.Tensor | None = None
         self.linear = torch.zeros(dim, dtype=torch.float64, device=device)
         self.scatter = torch.zeros(dim, dim, dtype=torch.float64, device=device)
+        if self.total_rows is None:
+            if max_points is None or max_points < 1:
+                raise ValueError(f"StreamingStats without total_rows keeps a sample of max_points rows: give "
+                                 f"max_points >= 1, got {max_points!r}")
+            self.max_points = int(max_points)
+            # the rows of smallest key so far, with their keys and positions
+            self.sample_keys = torch.zeros(0, dtype=torch.long, device=device)
+            self.sample_positions = torch.zeros(0, dtype=torch.long, device=device)
+            self.sample = torch.zeros(0, dim, dtype=torch.float64, device=device)
+            return
         if max_points is not None and self.total_rows > max_points:
             gen = torch.Generator().manual_seed(seed)
             positions = torch.randperm(self.total_rows, generator=gen)[:max_points]
@@ -361,7 +401,8 @@ class StreamingStats:
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"StreamingStats expects rows [m, {self.dim}], got {tuple(x.shape)}")
         first = self.seen if start is None else int(start)
-        if self.seen + x.shape[0] > self.total_rows or first + x.shape[0] > self.total_rows:
+        if self.total_rows is not None and (self.seen + x.shape[0] > self.total_rows
+                                            or first + x.shape[0] > self.total_rows):
             raise ValueError(f"more rows than the {self.total_rows} announced")
         u = F.normalize(x, dim=1)
         self.unit_sum += u.sum(0)
@@ -371,21 +412,31 @@ class StreamingStats:
         centred = x - self.shift
         self.linear += centred.sum(0)
         self.scatter += centred.T @ centred
-        lo, hi = torch.searchsorted(self.sorted_positions, torch.tensor([first, first + x.shape[0]],
-                                                                          device=self.sorted_positions.device))
-        if hi > lo:
-            self.sample[self.slots[lo:hi]] = x[self.sorted_positions[lo:hi] - first]
+        if self.total_rows is None:
+            keys = torch.cat([self.sample_keys, _row_keys(first, x.shape[0], self.seed).to(x.device)])
+            positions = torch.cat([self.sample_positions, torch.arange(first, first + x.shape[0], device=x.device)])
+            candidates = torch.cat([self.sample, x])
+            keep = torch.topk(keys, min(self.max_points, keys.numel()), largest=False).indices
+            self.sample, self.sample_keys, self.sample_positions = candidates[keep], keys[keep], positions[keep]
+        else:
+            lo, hi = torch.searchsorted(self.sorted_positions, torch.tensor([first, first + x.shape[0]],
+                                                                              device=self.sorted_positions.device))
+            if hi > lo:
+                self.sample[self.slots[lo:hi]] = x[self.sorted_positions[lo:hi] - first]
         self.seen += x.shape[0]
 
     @torch.no_grad()
     def reduce(self) -> None:
         """Sum the accumulators over the ranks of torch.distributed, each of which saw a disjoint part of the
         set (with ``update(rows, start)``); afterwards every rank holds the whole set's. A no-op in one process.
-        The scatter matrices are first moved to one common centre (rank 0's shift)."""
+        The scatter matrices are first moved to one common centre (rank 0's shift). Needs ``total_rows``."""
         from . import distributed
 
         if not distributed.is_distributed():
             return
+        if self.total_rows is None:
+            raise ValueError("StreamingStats.reduce needs the fixed sample of a known number of rows: create it "
+                             "with total_rows")
         device = self.scatter.device
         centre = self.shift.clone() if self.shift is not None else torch.zeros(self.dim, dtype=torch.float64,
                                                                                   device=device)
@@ -401,16 +452,44 @@ class StreamingStats:
             distributed.all_reduce_sum(tensor)  # every sample slot was filled by exactly one rank
         self.seen, self.nonzero = int(counts[0]), int(counts[1])
 
+    def _check_complete(self) -> int:
+        m = self.seen
+        if (self.total_rows is not None and m != self.total_rows) or m < 2:
+            announced = f"of {self.total_rows} announced " if self.total_rows is not None else ""
+            raise ValueError(f"StreamingStats saw {m} {announced}rows (at least 2 needed)")
+        return m
+
+    def _covariance(self) -> torch.Tensor:
+        return self.scatter - torch.outer(self.linear, self.linear) / self.seen  # the scatter about the mean
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """The mean of the rows seen [d] (float64, on the accumulators' device)."""
+        self._check_complete()
+        return self.shift + self.linear / self.seen
+
+    def spectrum(self) -> torch.Tensor:
+        """The variances along the principal axes of the rows seen, largest first [d] (float64, CPU): the
+        eigenvalues of the centred scatter matrix, i.e. the squared singular values of the centred set (sum
+        over rows, not divided by their number)."""
+        self._check_complete()
+        return torch.linalg.eigvalsh(self._covariance()).clamp_min(0).flip(0).cpu()
+
+    def sample_rows(self) -> torch.Tensor:
+        """The sampled rows [S, d] (float64, CPU), in the order the Euclidean spread takes them: the exact
+        function's with ``total_rows``, else the order they came in (with every row kept, the rows themselves)."""
+        if self.total_rows is None:
+            return self.sample[torch.argsort(self.sample_positions)].cpu()
+        return self.sample.cpu()
+
     def result(self) -> dict[str, float]:
         """The same keys and (to rounding) the same values as :func:`embedding_metrics` of all rows."""
-        m = self.seen
-        if m != self.total_rows or m < 2:
-            raise ValueError(f"StreamingStats saw {m} of {self.total_rows} announced rows (at least 2 needed)")
-        covariance = self.scatter - torch.outer(self.linear, self.linear) / m  # centred scatter
+        m = self._check_complete()
+        covariance = self._covariance()
         variances = torch.linalg.eigvalsh(covariance).clamp_min(0).flip(0).cpu()  # = squared singular values
         cos_sum = float(self.unit_sum.pow(2).sum()) - self.nonzero
         return {
-            "embedding_euclidean_distance": mean_pairwise_euclidean_distance(self.sample.cpu(), max_points=None),
+            "embedding_euclidean_distance": mean_pairwise_euclidean_distance(self.sample_rows(), max_points=None),
             "embedding_cosine_distance": 1.0 - cos_sum / (m * (m - 1)),
             "embedding_effective_rank": _effective_rank_of(variances.sqrt()),
             "embedding_components_99": _components_of(variances, 0.99),

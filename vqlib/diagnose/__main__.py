@@ -1,0 +1,8 @@
+"""``python -m vqlib.diagnose``: see :mod:`vqlib.diagnose.cli`."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
