@@ -5,16 +5,29 @@ trains it, or returns the stored result from :mod:`vqlib.cache` when the same sp
 included - was run before on data with the same content checksum under the same cache schema. Entries are
 written atomically, so an interrupted run leaves no partial entry; ``run(spec, force=True)`` (or
 VQLIB_FORCE=1) recomputes. What a study runs (its arms, base specs and figures) lives in :mod:`vqlib.studies`.
+
+The quantizer of a run: ``ModelSpec.quantizer`` names a registered kind of :mod:`vqlib.quantizers`, and
+:meth:`ModelSpec.quantizer_config` gives its validated config. ModelSpec keeps its flat quantizer fields
+(``beta``, ``ema``, ``decay``, ``dead_code_threshold``, ``cosine``, ``code_dim``, ``peer_kmeans_init``) as the
+spelling of the two original kinds' options, because every cached run's key hashes exactly that layout and the
+studies write ``dataclasses.replace(model, ema=False, ...)`` throughout; :data:`FLAT_QUANTIZER_FIELDS` says
+which flat field sets which config field of those kinds. Every other kind reads none of them (they must keep
+their defaults, or the spec is rejected naming the field) and takes its options from the one field added for
+them, ``quantizer_options`` (its config; left out of the key while None, so no old key moves). A nested config
+with a payload hook that rewrites the legacy layout would have served the keys too, but not the studies'
+``replace`` calls, and would have put two spellings of the same run in play.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import shlex
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,23 +35,39 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import accel, arithmetic, executors, paths
+from . import accel, arithmetic, executors, paths, quantizers
 from . import cache as store
 from .data import ImageSpec, MixtureSpec, prepare
+from .init import INITIALIZERS
 from .models import ConvVQVAE, MLPAutoencoder, VQAutoencoder
+from .quantizers import QuantizerConfig
 from .train import TrainSpec, train
 
 __all__ = ["ModelSpec", "RunSpec", "RunResult", "build_model", "initial_model", "run", "run_many", "run_payload",
-           "run_key", "device", "checkpoint_path", "process_count", "train_distributed", "MODEL_KINDS", "QUANTIZERS"]
+           "run_key", "device", "checkpoint_path", "process_count", "train_distributed", "MODEL_KINDS", "QUANTIZERS",
+           "FLAT_QUANTIZER_FIELDS"]
 
 MODEL_KINDS = ("mlp", "conv")
-#: vqlib's own layer, or vector-quantize-pytorch's VectorQuantize as the outside reference
-QUANTIZERS = ("vqlib", "vector-quantize-pytorch")
+#: every registered quantizer kind by name (live: vqlib's own layer "vqlib", vector-quantize-pytorch's
+#: VectorQuantize "vector-quantize-pytorch" as the outside reference, and any kind registered later)
+QUANTIZERS = quantizers.REGISTRY
+#: ModelSpec's flat quantizer fields -> the config field each sets, for the two kinds that own them (the layout
+#: the cached runs' keys were written with). Any other kind reads none of them.
+FLAT_QUANTIZER_FIELDS = {
+    "vqlib": {"beta": "beta", "ema": "ema", "decay": "decay", "dead_code_threshold": "dead_code_threshold",
+              "cosine": "cosine", "code_dim": "code_dim"},
+    "vector-quantize-pytorch": {"beta": "beta", "decay": "decay", "dead_code_threshold": "dead_code_threshold",
+                                "peer_kmeans_init": "kmeans_init"},
+}
+_FLAT_NAMES = ("beta", "ema", "decay", "dead_code_threshold", "cosine", "code_dim", "peer_kmeans_init")
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """The autoencoder and its quantizer. ``kind`` is "mlp" (vector data) or "conv" (images)."""
+    """The autoencoder and its quantizer. ``kind`` is "mlp" (vector data) or "conv" (images); ``quantizer`` a
+    registered kind of :mod:`vqlib.quantizers`, its options in the flat fields (the two original kinds) or in
+    ``quantizer_options`` (:meth:`quantizer_config`). Checked when made: a switch the kind does not have, a bad
+    value or a config of another kind is an error naming the field."""
 
     kind: str = "mlp"
     num_codes: int = 16
@@ -52,7 +81,7 @@ class ModelSpec:
     channels: int = 64
     num_res_blocks: int = 2
     num_downsamples: int = 2
-    # quantizer switches
+    # quantizer switches of the "vqlib" and "vector-quantize-pytorch" kinds (FLAT_QUANTIZER_FIELDS)
     beta: float = 0.25
     ema: bool = True
     decay: float = 0.99
@@ -62,17 +91,47 @@ class ModelSpec:
     quantizer: str = "vqlib"
     # vector-quantize-pytorch only: its own k-means on the first batch (True) or its default random codebook
     peer_kmeans_init: bool = field(default=True, metadata={"absent": True})
+    # the options of any other kind: its config dataclass (None: the config's defaults)
+    quantizer_options: QuantizerConfig | None = field(default=None, metadata={"absent": None})
 
     def __post_init__(self):
         if self.kind not in MODEL_KINDS:
             raise ValueError(f"unknown model kind {self.kind!r}; choose one of {MODEL_KINDS}")
-        if self.quantizer not in QUANTIZERS:
-            raise ValueError(f"unknown quantizer {self.quantizer!r}; choose one of {QUANTIZERS}")
-        if self.quantizer != "vqlib" and (self.cosine or self.code_dim is not None or not self.ema):
-            raise ValueError("the vector-quantize-pytorch quantizer is run with EMA updates and without cosine "
-                             "or low-dimensional codes here; use quantizer='vqlib' for those switches")
         if int(self.num_codes) != self.num_codes or self.num_codes < 1:
             raise ValueError(f"num_codes (K) must be an integer >= 1, got {self.num_codes!r}")
+        self.quantizer_config().check(self.num_codes, self.latent_dim)
+
+    def quantizer_config(self) -> QuantizerConfig:
+        """The quantizer kind's validated config: for "vqlib" and "vector-quantize-pytorch", the flat fields
+        mapped by :data:`FLAT_QUANTIZER_FIELDS` (``quantizer_options`` may hold that kind's config for fields
+        added to it later, the mapped ones left at their defaults); for any other kind, ``quantizer_options``."""
+        kind = quantizers.get(self.quantizer)  # unknown names: an error listing the registered ones
+        config_class = kind.config_class
+        options = self.quantizer_options
+        if options is not None and type(options) is not config_class:
+            raise ValueError(f"ModelSpec.quantizer_options is a {type(options).__name__}, but quantizer "
+                             f"{self.quantizer!r} takes a {config_class.__name__} (or None)")
+        mapped = FLAT_QUANTIZER_FIELDS.get(self.quantizer, {})
+        for name in _FLAT_NAMES:
+            default = _MODEL_DEFAULTS[name]
+            if name not in mapped and getattr(self, name) != default:
+                having = [k for k, fields in FLAT_QUANTIZER_FIELDS.items() if name in fields]
+                raise ValueError(f"ModelSpec.{name}={getattr(self, name)!r}: quantizer {self.quantizer!r} has no "
+                                 f"switch {name!r}; leave it at {default!r} (the quantizers that have it: "
+                                 f"{having})")
+        base = options if options is not None else config_class()
+        defaults = config_class()
+        for flat, own in mapped.items():
+            if getattr(base, own) != getattr(defaults, own):
+                raise ValueError(f"ModelSpec.quantizer_options sets {own}={getattr(base, own)!r}: for quantizer "
+                                 f"{self.quantizer!r} set it as ModelSpec.{flat} (the spelling its cache keys use)")
+        try:
+            return dataclasses.replace(base, **{own: getattr(self, flat) for flat, own in mapped.items()})
+        except ValueError as error:
+            raise ValueError(f"ModelSpec(quantizer={self.quantizer!r}): {error}") from None
+
+
+_MODEL_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ModelSpec)}
 
 
 @dataclass(frozen=True)
@@ -89,6 +148,17 @@ class RunSpec:
             raise TypeError(f"RunSpec.data must be a MixtureSpec or an ImageSpec, got {type(self.data).__name__}")
         if not isinstance(self.model, ModelSpec) or not isinstance(self.train, TrainSpec):
             raise TypeError("RunSpec.model must be a ModelSpec and RunSpec.train a TrainSpec")
+        kind = quantizers.get(self.model.quantizer)
+        init = self.train.codebook_init
+        if not kind.accepts_init(init):
+            allowed = [name for name in INITIALIZERS if kind.accepts_init(name)]
+            why = ""
+            if init == "own":
+                own = [name for name, k in quantizers.REGISTRY.items() if k.accepts_init("own")]
+                why = (f" ('own' keeps a quantizer's own initialization, and {self.model.quantizer!r} has none; the "
+                       f"quantizers that initialize themselves: {own})")
+            raise ValueError(f"TrainSpec.codebook_init={init!r} does not fit quantizer {self.model.quantizer!r}"
+                             f"{why}; choose one of {allowed}")
 
     def to_dict(self) -> dict:
         """The spec as plain data: every field, defaults included (what the cache key hashes)."""
@@ -96,14 +166,17 @@ class RunSpec:
 
 
 def build_model(model: ModelSpec, data: MixtureSpec | ImageSpec) -> VQAutoencoder:
-    quantizer = dict(beta=model.beta, ema=model.ema, decay=model.decay,
-                     dead_code_threshold=model.dead_code_threshold, cosine=model.cosine, code_dim=model.code_dim)
-    if model.quantizer == "vector-quantize-pytorch":
-        from .peer import PeerQuantizer
+    """The autoencoder of ``model`` for ``data``, its quantizer the registered kind built from its config.
 
-        quantizer = {"quantizer": PeerQuantizer(model.num_codes, model.latent_dim, beta=model.beta, decay=model.decay,
-                                                dead_code_threshold=model.dead_code_threshold,
-                                                kmeans_init=model.peer_kmeans_init)}
+    The quantizer is built in its place inside the model, after the encoder and decoder, so their weights are
+    drawn first; a kind with ``built_before_model`` (vector-quantize-pytorch's, as its runs were cached) is
+    built before the model. Which random numbers each weight gets depends on that order."""
+    kind, config = quantizers.get(model.quantizer), model.quantizer_config()
+
+    def make():
+        return kind.from_config(config, model.num_codes, model.latent_dim)
+
+    quantizer = {"quantizer": make() if kind.built_before_model else make}
     if model.kind == "mlp":
         if not isinstance(data, MixtureSpec):
             raise ValueError("the mlp model takes vector data (MixtureSpec); use kind='conv' for images")
@@ -176,10 +249,11 @@ def run(spec: RunSpec, force: bool | None = None, progress: bool | None = None, 
 
     ``cache=False`` trains without reading or writing the cache; ``force=True`` (or VQLIB_FORCE=1) retrains
     and overwrites the entry. ``processes`` > 1 (or VQLIB_PROCESSES) trains it data-parallel on that many
-    processes of this machine through ``torchrun`` (:mod:`vqlib.distributed`; one GPU each where there are
-    GPUs): the global batch is the spec's, so the result means the same; its last digits differ from a
-    one-process run's, as a GPU run's differ from a CPU run's. Rank 0 stores it in the cache, where this call
-    finds it."""
+    processes of this machine through ``torchrun`` (:mod:`vqlib.distributed`, :mod:`vqlib.ddp`; one GPU each
+    where there are GPUs): the global batch is the spec's (it must divide evenly among them: checked before any
+    starts), so the result means the same; its last digits differ from a one-process run's, as a GPU run's
+    differ from a CPU run's. Rank 0 stores it in the cache, where this call finds it (a rank that fails after
+    that is a warning: :func:`_launch_torchrun`)."""
     if not isinstance(spec, RunSpec):
         raise TypeError(f"run() takes a RunSpec, got {type(spec).__name__}")
     processes = process_count(processes)
@@ -197,7 +271,8 @@ def run(spec: RunSpec, force: bool | None = None, progress: bool | None = None, 
         stored = None if store.force_requested(force) else store.load("run", payload)
         hit = stored is not None
         if not hit:
-            _launch_torchrun(spec, processes, key)
+            spec.train.check_processes(processes, data.num_train)  # before any process starts, not in each rank
+            _launch_torchrun(spec, processes, key, store.entry_path("run", payload))
             stored = store.load("run", payload)
             if stored is None:
                 raise RuntimeError(f"torchrun finished, but run {key[:8]} is not in the cache ({paths.cache_dir()})")
@@ -233,16 +308,21 @@ def process_count(processes: int | None = None) -> int:
     return count
 
 
-def _launch_torchrun(spec: RunSpec, processes: int, key: str) -> None:
-    """``torchrun --standalone --nproc_per_node N -m vqlib.distributed SPEC`` (VQLIB_TORCHRUN_ARGS replaces
-    ``--standalone``, e.g. with multi-node rendezvous flags)."""
+def _launch_torchrun(spec: RunSpec, processes: int, key: str, entry: Path) -> None:
+    """``torchrun --standalone --nproc_per_node N -m vqlib.ddp SPEC`` (VQLIB_TORCHRUN_ARGS replaces
+    ``--standalone``, e.g. with multi-node rendezvous flags).
+
+    A failed launch is an error, unless rank 0 stored the result (the run cache ``entry``) during this launch:
+    then training finished and every rank passed the replica check before the store, so what failed is a
+    rank's exit; that is a warning naming the exit status, and the stored result is used."""
     spec_file = paths.cache_dir() / "checkpoints" / f"run-{key}.spec.pkl"
     spec_file.parent.mkdir(parents=True, exist_ok=True)
     store.atomic_write(spec_file, lambda f: pickle.dump(spec, f))
     launcher = shlex.split(os.environ.get("VQLIB_TORCHRUN_ARGS", "--standalone"))
     command = [sys.executable, "-m", "torch.distributed.run", *launcher, "--nproc_per_node", str(processes),
-               "-m", "vqlib.distributed", str(spec_file)]
+               "-m", "vqlib.ddp", str(spec_file)]
     limit = os.environ.get("VQLIB_TORCHRUN_TIMEOUT")  # seconds; a hang then fails instead of waiting forever
+    before = entry.stat().st_mtime_ns if entry.exists() else None
     try:
         finished = subprocess.run(command, check=False, timeout=float(limit) if limit else None)
     except subprocess.TimeoutExpired as error:
@@ -250,15 +330,24 @@ def _launch_torchrun(spec: RunSpec, processes: int, key: str) -> None:
                            f"VQLIB_TORCHRUN_TIMEOUT={limit} s (killed)") from error
     finally:
         spec_file.unlink(missing_ok=True)
-    if finished.returncode != 0:
-        raise RuntimeError(f"training {_describe(spec)} on {processes} processes failed (torchrun exit "
-                           f"{finished.returncode}; its output is above). Command: {shlex.join(command)}")
+    if finished.returncode == 0:
+        return
+    if entry.exists() and entry.stat().st_mtime_ns != before:
+        warnings.warn(f"training {_describe(spec)} on {processes} processes finished and its result is in the run "
+                      f"cache ({entry}), but a rank failed afterwards, while leaving the process group or exiting "
+                      f"(torchrun exit {finished.returncode}; its output is above): the stored result is used",
+                      RuntimeWarning, stacklevel=3)
+        return
+    raise RuntimeError(f"training {_describe(spec)} on {processes} processes failed (torchrun exit "
+                       f"{finished.returncode}; its output is above; nothing was stored). Command: "
+                       f"{shlex.join(command)}")
 
 
 def train_distributed(spec: RunSpec, train_device: torch.device) -> None:
-    """One rank's part of a data-parallel run (called by ``python -m vqlib.distributed`` under torchrun):
-    train, check that every rank ends with the same weights and quantizer state, and store the result
-    (rank 0)."""
+    """One rank's part of a data-parallel run (called by ``python -m vqlib.ddp`` under torchrun): train, check
+    that every rank ends with the same weights and quantizer state, and store the result (rank 0). The caller
+    leaves the process group (:func:`vqlib.distributed.leave`: a barrier first, so no rank exits while rank 0
+    is still storing)."""
     from . import distributed
 
     rank = distributed.rank()

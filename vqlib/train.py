@@ -11,6 +11,12 @@ built by ``codebook_init`` (k-means, a random sample of embeddings, random norma
 
 The total number of optimizer steps is ``steps`` in both cases. Every ``eval_every`` steps (and at the
 switch and the end) the model is evaluated on the whole evaluation set into a history table.
+
+The loop never writes a quantizer's codebook (:mod:`vqlib.quantizers`): at the switch it asks the quantizer to
+``initialize`` from the codebook an initializer built in the quantizer's lookup space (``embed``), or, with
+``codebook_init="own"``, to initialize itself (from a sample of embeddings, or on its first batch); the
+quantizer updates and revives its codes in its own training forward; evaluation reads ``codes()`` and
+``embed()``. A reparameterized codebook (SimVQ) therefore needs no change here.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from .crops import center_crop
 from .data import Prepared
 from .init import INITIALIZERS, make_codebook
 from .models import VQAutoencoder, reconstruction_loss
-from .quantize import nearest_code
+from .quantizers import nearest_code
 
 __all__ = ["TrainSpec", "train", "evaluate", "encode_all", "NonFiniteLossError", "checkpoint_interval"]
 
@@ -67,6 +73,18 @@ class TrainSpec:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
+
+    def check_processes(self, processes: int, num_train: int) -> None:
+        """Refuse to train data-parallel on ``processes`` processes unless the global batch (``batch_size``, or all
+        ``num_train`` examples when fewer) divides evenly among them: each trains on an equal shard of it.
+        ``vqlib.experiments.run`` asks before it launches any process; the training loop asks again."""
+        batch = min(self.batch_size, num_train)
+        if processes > 1 and batch % processes:
+            whole = f"batch_size={self.batch_size}" + (f", capped at the {num_train} training examples"
+                                                       if batch < self.batch_size else "")
+            raise ValueError(f"the global batch ({whole}) must divide evenly among the {processes} processes. "
+                             f"Fix: a batch_size that is a multiple of {processes}, or a number of processes "
+                             f"(processes=, VQLIB_PROCESSES) that divides {batch}")
 
 
 @torch.no_grad()
@@ -228,6 +246,11 @@ def _train(model, data, spec, seed, progress, description, device, checkpoint) -
     batch_gen = torch.Generator().manual_seed(seed)
     init_gen = torch.Generator().manual_seed(seed + 1)
     vq = model.quantizer
+    accepts = getattr(vq, "accepts_init", None)
+    if accepts is not None and not accepts(spec.codebook_init):
+        raise ValueError(f"codebook_init={spec.codebook_init!r} does not fit the quantizer "
+                         f"{getattr(vq, 'kind', '') or type(vq).__name__!r}; it takes one of "
+                         f"{[name for name in INITIALIZERS if accepts(name)]}")
     if hasattr(vq, "manual_seed"):
         vq.manual_seed(seed + 2)  # dead-code replacements
     vq.active = False  # switched on inside the loop at quantize_from, after the codebook is initialized
@@ -252,9 +275,7 @@ def _train(model, data, spec, seed, progress, description, device, checkpoint) -
     rank, ranks = distributed.rank(), distributed.world_size()
     net = model
     if ranks > 1:
-        if min(spec.batch_size, n) % ranks:
-            raise ValueError(f"the global batch ({min(spec.batch_size, n)}) must divide evenly among the {ranks} "
-                             "processes")
+        spec.check_processes(ranks, n)
         net = _data_parallel(model)
     start_time = time.perf_counter() - elapsed
     last_saved = time.monotonic()
@@ -359,34 +380,44 @@ def _load_checkpoint(path, spec, seed) -> dict | None:
 
 
 @torch.no_grad()
-def _switch_on(model: VQAutoencoder, data: Prepared, spec: TrainSpec, gen: torch.Generator) -> None:
-    """Build the codebook from the current encoder's embeddings of a training sample, then quantize."""
+def _embedding_sample(model: VQAutoencoder, data: Prepared, spec: TrainSpec, gen: torch.Generator,
+                      device: torch.device) -> torch.Tensor:
+    """The current encoder's embeddings of ``init_samples`` token rows of a training sample, in the quantizer's
+    lookup space, on the CPU; the same rows on every rank."""
     vq = model.quantizer
+    pick = torch.randperm(data.num_train, generator=gen)
+    # Enough inputs for init_samples token rows. An image gives one row per latent position of the
+    # *cropped* input the model trains on, so count rows on a cropped one.
+    first = data.train_inputs(slice(0, 1))
+    first = first if data.crop is None else center_crop(first, data.crop)
+    rows_per_input = model.vectors(model.encode(first.to(device))).shape[0]
+    n_inputs = -(-spec.init_samples // rows_per_input)
+    sample = data.crop_for_training(data.train_inputs(pick[:n_inputs]), gen)
+    # Under data parallelism each rank encodes its shard of the sample and k-means sees all of them.
+    shard = sample.tensor_split(distributed.world_size())[distributed.rank()]
+    rows, _, _, _ = encode_all(model, shard, spec.eval_batch_size)
+    rows = distributed.gather_rows(rows.to(device)).cpu()
+    # One image gives many token rows: keep a random init_samples of them.
+    rows = rows[torch.randperm(rows.shape[0], generator=gen)[: spec.init_samples]]
+    return vq.embed(rows.to(device)).cpu()
+
+
+@torch.no_grad()
+def _switch_on(model: VQAutoencoder, data: Prepared, spec: TrainSpec, gen: torch.Generator) -> None:
+    """Ask the quantizer to initialize its codes - from the codebook an initializer builds from the current
+    encoder's embeddings of a training sample, or (``"own"``) its own way - then quantize."""
+    vq = model.quantizer
+    device = next(model.parameters()).device
     if spec.codebook_init == "own":
+        if getattr(vq, "own_init", None) == "embeddings":  # else it initializes itself on its first batch
+            vq.initialize_from_embeddings(_embedding_sample(model, data, spec, gen, device), gen)
         vq.active = True
         return
-    embeddings = None
-    if INITIALIZERS[spec.codebook_init]:
-        pick = torch.randperm(data.num_train, generator=gen)
-        # Enough inputs for init_samples token rows. An image gives one row per latent position of the
-        # *cropped* input the model trains on, so count rows on a cropped one.
-        device = vq.codebook.device
-        first = data.train_inputs(slice(0, 1))
-        first = first if data.crop is None else center_crop(first, data.crop)
-        rows_per_input = model.vectors(model.encode(first.to(device))).shape[0]
-        n_inputs = -(-spec.init_samples // rows_per_input)
-        sample = data.crop_for_training(data.train_inputs(pick[:n_inputs]), gen)
-        # Under data parallelism each rank encodes its shard of the sample and k-means sees all of them.
-        shard = sample.tensor_split(distributed.world_size())[distributed.rank()]
-        rows, _, _, _ = encode_all(model, shard, spec.eval_batch_size)
-        rows = distributed.gather_rows(rows.to(device)).cpu()
-        # One image gives many token rows: keep a random init_samples of them.
-        rows = rows[torch.randperm(rows.shape[0], generator=gen)[: spec.init_samples]]
-        embeddings = vq.embed(rows.to(device)).cpu()
+    embeddings = _embedding_sample(model, data, spec, gen, device) if INITIALIZERS[spec.codebook_init] else None
     codebook = torch.empty(vq.num_codes, vq.code_dim)
     if distributed.rank() == 0:  # decided once; every rank starts from rank 0's codebook
         codebook = make_codebook(spec.codebook_init, vq.num_codes, vq.code_dim, embeddings=embeddings,
                                  scale=spec.init_scale, kmeans_iters=spec.kmeans_iters, generator=gen)
-    codebook = distributed.broadcast(codebook.to(vq.codebook.device))
+    codebook = distributed.broadcast(codebook.to(device))
     vq.initialize(codebook)
     vq.active = True
