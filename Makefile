@@ -123,7 +123,7 @@ bench-tracker: setup ## cost of vqlib.diagnose.UsageTracker.update against a tra
 	$(PY) benchmarks/bench_tracker.py
 
 gpu-check: setup data ## paper-scale code path for a few minutes on the GPU: steps/s, memory, projected hours
-	$(PY) -m vqlib.gpu_check $(GPU_CHECK_ARGS)
+	$(PY) tools/gpu_check.py $(GPU_CHECK_ARGS)
 
 lint: setup ## ruff over the library, tests, tools and notebooks
 	$(VENV)/bin/ruff check vqlib tests tools benchmarks notebooks

@@ -30,41 +30,29 @@
 import os
 
 scale = os.environ.get("VQLIB_SCALE", "default")  # smoke | default | paper
-cifar_root = None  # a local CIFAR-10 copy; None: VQLIB_CIFAR10, else the official download
+# a local CIFAR-10 copy; None: the data loader reads VQLIB_CIFAR10 (and the figures' provenance names that
+# variable), else the official download
+cifar_root = None
 
 # %%
 import time
 
-import numpy as np
-
 from vqlib import paths
-from vqlib.data import prepare
-from vqlib.plotting import curve_grid, finish, plot_sweep, plt, save_figure, show
-from vqlib.studies import ARMS, COLORS, begin, claims_table, fixes, run_cases
+from vqlib.plotting import fixes as plots
+from vqlib.plotting import show
+from vqlib.studies import begin, claims_table, fixes, run_cases, say
 
-S = begin(scale)  # the scale, the house style, tables that show whole sentences
+ctx = begin(scale, cifar_root)  # the scale and data, the house style, tables that show whole sentences
 started = time.perf_counter()
-mixture = fixes.base("mixture", S).data
-cifar_source = prepare(fixes.base("CIFAR-10", S, cifar_root).data).source
-cifar_seeds = (f"seeds {fixes.seeds('CIFAR-10', S)} for baseline and deferred, "
-               f"{fixes.seeds('CIFAR-10', S, 'early_normal')} for the others")
-print(f"scale {S.name}: mixture {S.mixture_steps} steps x seeds {fixes.seeds('mixture', S)}; "
-      f"CIFAR-10 {S.image_steps} steps x {cifar_seeds}")
-print("CIFAR-10 source:", paths.relative_text(cifar_source))
+print(fixes.describe(ctx))
 
 # %% [markdown]
 # ## Run every arm
 
 # %%
-runs = run_cases(fixes.arm_cases(S, cifar_root), desc="arms")
-table = runs.table
-summary = fixes.summary_table(runs)
-csv_path = paths.figures_dir(S.name) / "03_results.csv"
-csv_path.parent.mkdir(parents=True, exist_ok=True)
-# the wall times stay out of the file: they depend on the machine that filled the cache, not on the results
-summary.drop(columns="wall time (s)").round(5).to_csv(csv_path, index=False)
-print(f"wrote {csv_path.relative_to(paths.repo_root())}")
-summary.round(3)
+runs = run_cases(fixes.arm_cases(ctx), desc="arms")
+print("wrote", paths.relative_text(str(fixes.write_results(runs, ctx))))
+fixes.summary_table(runs, decimals=3)
 
 # %% [markdown]
 # ## 1 · How long to defer
@@ -73,29 +61,25 @@ summary.round(3)
 # EMA updates. Mean and min–max over seeds.
 
 # %%
-timing = table[table["T_c %"].notna()]
-panels = [("utilization", "utilization"), ("perplexity", "perplexity"),
-          ("shrinkage_euclidean", "codebook / embedding spread"), ("recon_mse", "reconstruction MSE")]
-fig, axes = plt.subplots(2, 4, figsize=(15, 6))
-for row, dataset in enumerate(fixes.DATASETS):
-    for ax, (metric, label) in zip(axes[row], panels):
-        plot_sweep(ax, timing[timing.dataset == dataset], "T_c %", metric, ylabel=f"{dataset}: {label}")
-    axes[row, 3].set_yscale("log")
-finish(fig, "Length of the continuous phase (same total steps)")
-show(save_figure(fig, "03_defer_fraction", f"{mixture.num_components}-component mixture, D={mixture.dim}; "
-                 f"{cifar_source.split(',')[0]}", S.name))
+show(plots.defer_fraction(runs, ctx))
 
 # %% [markdown]
 # **Paper:** deferral restores usage and removes shrinkage; the continuous phase only has to let the
 # embeddings mature.
-#
-# **Here (default scale; 5 seeds per point on the mixture; on CIFAR-10 5 seeds at T_c = 0 and 33 %, 3 at the
-# others):** on the mixture, 5 % of the budget is too little (25 % of the codes used, although reconstruction is
-# already as good as with longer deferral), 10 % gives 58 %, and from 25 % on every code is used and the codebook
-# spans the embeddings (shrinkage ratio 1.0). On CIFAR-10 even 5 % (30 steps) gives 97 % utilization and a ratio
-# of 0.89. Longer continuous phases cost nothing measurable in reconstruction at this
-# budget (mixture MSE 0.003 for every T_c > 0; CIFAR-10 0.025–0.026). **Agrees**; the continuous phase needed
-# is short on CIFAR-10 and about a quarter of the budget on the mixture.
+
+# %% tags=["remove-input"]
+say(fixes.timing_facts(runs, ctx), """
+**Here ({scale} scale; {mixture_seeds} seeds per point on the mixture; on CIFAR-10 {cifar_main_seeds} seeds at
+T_c = {main_tc} %, {cifar_other_seeds} at the others):** on the mixture, {tc.deferred_05} % of the budget is too
+little ({mixture.deferred_05.utilization:%.0} of the codes used, although reconstruction is already as good as
+with longer deferral), {tc.deferred_10} % gives {mixture.deferred_10.utilization:%.0}, and {mixture.full_use}
+and the codebook spans the embeddings (shrinkage ratio
+{mixture.full_spread:range .1f}). On CIFAR-10 even {tc.deferred_05} % ({short_steps} steps) gives
+{cifar.deferred_05.utilization:%.0} utilization and a ratio of {cifar.deferred_05.shrinkage_euclidean:.2f}. Longer
+continuous phases cost nothing measurable in reconstruction at this budget (mixture MSE
+{mixture.deferred_mse:range .3f} for every T_c > 0; CIFAR-10 {cifar.deferred_mse:range .3f}). **{verdict}**; the
+continuous phase needed is {cifar.needed} on CIFAR-10 and {mixture.needed} on the mixture.
+""")
 
 # %% [markdown]
 # ## 2 · All arms side by side
@@ -104,76 +88,54 @@ show(save_figure(fig, "03_defer_fraction", f"{mixture.num_components}-component 
 # the outside reference.
 
 # %%
-panels = [("utilization", "utilization"), ("perplexity", "perplexity"),
-          ("shrinkage_euclidean", "codebook / embedding spread"), ("recon_mse", "reconstruction MSE")]
-arm_ids = list(fixes.FIX_ARMS)
-# beside the other lengths of the continuous phase, say the main deferred arm's
-ticks = {a: ARMS[a].label for a in arm_ids} | {"deferred": f"deferred T_c={fixes.TIMING_ARMS['deferred']}%"}
-fig, axes = plt.subplots(2, 4, figsize=(16, 9), sharey=True)
-for row, dataset in enumerate(fixes.DATASETS):
-    sub = table[table.dataset == dataset].groupby("arm", sort=False)
-    for ax, (metric, label) in zip(axes[row], panels):
-        stats = sub[metric].agg(["mean", "min", "max"]).reindex(arm_ids)
-        y = np.arange(len(arm_ids))
-        ax.barh(y, stats["mean"], color=[ARMS[a].family_color for a in arm_ids], alpha=0.8)
-        ax.hlines(y, stats["min"], stats["max"], color="k", lw=1)
-        ax.set_yticks(y, [ticks[a] for a in arm_ids], fontsize=7)
-        ax.set_title(f"{dataset}: {label}", fontsize=9)
-        if metric in ("perplexity", "shrinkage_euclidean", "recon_mse"):
-            ax.set_xscale("log")  # linear axes hid every deferred bar beside early normal's
-            ax.xaxis.set_minor_formatter(plt.NullFormatter())
-        if metric == "shrinkage_euclidean":
-            ax.axvline(1.0, ls=":", color="0.3", lw=1)
-axes[0, 0].invert_yaxis()  # the y axis is shared: invert once, to list the arms top to bottom
-families = {"early quantization": "early", "deferred quantization": "deferred", "outside reference": "reference"}
-for name, family in families.items():
-    axes[0, 0].barh([0], [0], color=next(ARMS[a].family_color for a in arm_ids if ARMS[a].family == family),
-                    alpha=0.8, label=name)
-finish(fig, legend_from=axes[0, 0])
-show(save_figure(fig, "03_arms", f"{mixture.num_components}-component mixture (seeds {fixes.seeds('mixture', S)}); "
-                 f"{cifar_source.split(',')[0]} ({cifar_seeds})", S.name))
+show(plots.arms(runs, ctx))
 
 # %% [markdown]
 # **Paper:** the diversity gap comes from the *timing* of quantization, not from discretization itself;
 # deferral works because it anchors the codebook to matured embeddings.
-#
-# **Here (5 seeds per arm on the mixture; on CIFAR-10 5 for the baseline and deferral, 3 for every other arm):**
-# *timing versus initialization:* deferring but starting the codebook at random (normal) at the switch fails at
-# least as badly as early quantization (19 % of the codes used on the mixture against the baseline's 18 %, 4 % on
-# CIFAR-10 against 40 %), while deferring with a random *sample* of embeddings works about as well as k-means (99 %
-# and 94 %, against 100 % and 97 %). What
-# deferral needs is a codebook drawn from the *trained* embeddings; the timing matters because it decides which
-# embeddings the codebook is drawn from, and k-means versus sampling matters little. *Classic remedies:*
-# dead-code re-initialization on top of the baseline matches deferral's usage here — 100 % utilization on both
-# datasets, perplexity 240 vs 219 (mixture) and 193 vs 214 (CIFAR-10), reconstruction 0.003 vs 0.003 and 0.026 vs
-# 0.025 — although on CIFAR-10 its codebook spans only two thirds of the embeddings' spread (0.68 against 0.91);
-# so does vector-quantize-pytorch with k-means on its first batch and dead-code expiry (99.7 % and 100 %, perplexity
-# 179 and 218). Codebook loss instead of EMA, cosine codes and a low-dimensional lookup do not fix the collapse
-# (18–51 % of the codes used). **Partly agrees**: deferral fixes tokens collapse, and the ablation supports the
-# paper's mechanism (the codebook must be anchored to matured embeddings); but the gap is not only a matter of
-# timing — keeping the codebook in contact with the current embeddings by re-initializing dead codes reaches the
-# same usage without deferral at this scale.
-#
-# *Initialization versus update rule:* a random-normal codebook updated by EMA (like the baseline) instead of by
-# the codebook loss uses more codes than with the codebook loss (12 % against 0.4 % on the mixture, 2.0 % against
-# 0.4 % on CIFAR-10) but fewer than the baseline's k-means start (18 % and 40 %): the update rule matters, the
-# initialization more. *Combining fixes:* deferral with dead-code re-initialization uses every code on both
-# datasets with the highest perplexity of all arms (242 against 219 for deferral alone on the mixture, 226 against
-# 214 on CIFAR-10) at the same reconstruction error (0.0026 and 0.024).
+
+# %% tags=["remove-input"]
+say(fixes.arms_facts(runs, ctx), """
+**Here ({mixture_seeds} seeds per arm on the mixture; on CIFAR-10 {cifar_main_seeds} for the baseline and
+deferral, {cifar_other_seeds} for every other arm):** *timing versus initialization:* deferring but starting the
+codebook at random (normal) at the switch fails at least as badly as early quantization
+({mixture.deferred_normal_init.utilization:%.0} of the codes used on the mixture against the baseline's
+{mixture.early_kmeans.utilization:%.0}, {cifar.deferred_normal_init.utilization:%.0} on CIFAR-10 against
+{cifar.early_kmeans.utilization:%.0}), while deferring with a random *sample* of embeddings works about as well
+as k-means ({mixture.deferred_sample_init.utilization:%.0} and {cifar.deferred_sample_init.utilization:%.0},
+against {mixture.deferred.utilization:%.0} and {cifar.deferred.utilization:%.0}). What deferral needs is a
+codebook drawn from the *trained* embeddings; the timing matters because it decides which embeddings the
+codebook is drawn from, and k-means versus sampling matters little. *Classic remedies:* dead-code
+re-initialization on top of the baseline {dead_code_matches} deferral's usage here — {dead_code_use},
+perplexity {mixture.early_dead_code.perplexity:.0f} vs {mixture.deferred.perplexity:.0f} (mixture) and
+{cifar.early_dead_code.perplexity:.0f} vs {cifar.deferred.perplexity:.0f} (CIFAR-10), reconstruction
+{mixture.early_dead_code.recon_mse:.3f} vs {mixture.deferred.recon_mse:.3f} and
+{cifar.early_dead_code.recon_mse:.3f} vs {cifar.deferred.recon_mse:.3f} — although on CIFAR-10 its codebook
+spans only {cifar.early_dead_code.shrinkage_euclidean:.2f} of the embeddings' spread (deferral's:
+{cifar.deferred.shrinkage_euclidean:.2f}); so does vector-quantize-pytorch with k-means on its first batch and
+dead-code expiry ({mixture.vqtorch.utilization:%.1} and {cifar.vqtorch.utilization:%.1}, perplexity
+{mixture.vqtorch.perplexity:.0f} and {cifar.vqtorch.perplexity:.0f}). Codebook loss instead of EMA, cosine codes
+and a low-dimensional lookup do not fix the collapse ({non_fixes:range .0f} % of the codes used).
+**{verdict}**: deferral fixes tokens collapse, and the ablation supports the paper's mechanism (the codebook
+must be anchored to matured embeddings); {but}.
+
+*Initialization versus update rule:* a random-normal codebook updated by EMA (like the baseline) instead of by
+the codebook loss uses {ema_vs_loss} codes than with the codebook loss ({mixture.early_normal_ema.utilization:%.0}
+against {mixture.early_normal.utilization:%.1} on the mixture, {cifar.early_normal_ema.utilization:%.1} against
+{cifar.early_normal.utilization:%.1} on CIFAR-10) but {normal_vs_kmeans} than the baseline's k-means start
+({mixture.early_kmeans.utilization:%.0} and {cifar.early_kmeans.utilization:%.0}): the update rule matters, the
+initialization more. *Combining fixes:* deferral with dead-code re-initialization uses {combined_use} with
+{combined_best} ({mixture.deferred_dead_code.perplexity:.0f} against {mixture.deferred.perplexity:.0f} for
+deferral alone on the mixture, {cifar.deferred_dead_code.perplexity:.0f} against {cifar.deferred.perplexity:.0f}
+on CIFAR-10) at {combined_mse} reconstruction error ({mixture.deferred_dead_code.recon_mse:.2g} and
+{cifar.deferred_dead_code.recon_mse:.2g}).
+""")
 
 # %% [markdown]
 # ## 3 · Over training: the main arms
 
 # %%
-panels = [("utilization", "utilization"), ("shrinkage_euclidean", "codebook /\nembedding spread"),
-          ("recon_mse", "reconstruction MSE")]
-main = {dataset: {ARMS[a].label: runs.histories("arm", dataset=dataset)[a] for a in fixes.MAIN_ARMS}
-        for dataset in fixes.DATASETS}
-# log scale for the spread ratio: early normal's codebook is 5-90x wider than the embeddings, the others 0.1-1x
-fig, axes = curve_grid(main, panels, COLORS, log_y=("recon_mse", "shrinkage_euclidean"),
-                       unit_line=("shrinkage_euclidean",), panel_size=(13 / 3, 3))
-finish(fig, legend_from=axes[0, 0])
-show(save_figure(fig, "03_curves", f"{mixture.num_components}-component mixture; {cifar_source.split(',')[0]}", S.name))
+show(plots.curves(runs, ctx))
 
 # %% [markdown]
 # ## 4 · Embeddings collapse: capacity with and without deferral
@@ -183,53 +145,56 @@ show(save_figure(fig, "03_curves", f"{mixture.num_components}-component mixture;
 # (T_c = a third of the steps).
 
 # %%
-capacity = run_cases(fixes.capacity_cases(S, cifar_root), desc="capacity")
-capacity_table = capacity.table
-shown = [("embedding_effective_rank", "embedding effective rank"), ("utilization", "utilization"),
-         ("recon_mse", "reconstruction MSE")]
-fig, axes = plt.subplots(2, 3, figsize=(13, 6))
-for row, (dataset, (knob, _)) in enumerate(fixes.CAPACITY.items()):
-    for ax, (metric, label) in zip(axes[row], shown):
-        plot_sweep(ax, capacity_table[capacity_table.dataset == dataset], "value", metric, group="arm_label", logx=True,
-                   ylabel=f"{dataset}: {label}", colors=COLORS)
-        ax.set_xlabel(knob)
-finish(fig, legend_from=axes[0, 0])
-show(save_figure(fig, "03_capacity", f"{mixture.num_components}-component mixture; "
-                 f"{cifar_source.split(',')[0]}; end of training", S.name))
-capacity_table.groupby(["dataset", "capacity", "arm_label"], sort=False)[
-    ["embedding_effective_rank", "coverage", "utilization", "recon_mse"]].mean().round(3)
+capacity = run_cases(fixes.capacity_cases(ctx), desc="capacity")
+show(plots.capacity(capacity, ctx))
+fixes.capacity_table(capacity)
 
 # %% [markdown]
-# **Paper (2411.16550):** more capacity mitigates embeddings collapse.
-#
-# **Here (means over 3 seeds):** on the mixture, width 4 cuts the embeddings' effective rank to 3.6 (12.4 at width
-# 64): embeddings collapse. The baseline then covers 60 % of the components; deferral still covers 99.5 % but
-# uses only 64 % of its codes and reconstructs about seven times worse than at width 64 (MSE 0.019 vs 0.003). More
-# width raises the rank (12.7–13.1 at 256) and the baseline's coverage (60 % → 74 %), but deferral changes coverage
-# more than width does. On CIFAR-10, 64 channels give a higher effective rank than 16 (9.2–10.1 vs 5.5–5.7) and
-# a lower reconstruction error in both arms. **Agrees** that capacity counters embeddings collapse; deferral
-# does not substitute for capacity, nor capacity for deferral.
+# **Paper (arXiv 2411.16550):** more capacity mitigates embeddings collapse.
+
+# %% tags=["remove-input"]
+say(fixes.capacity_facts(capacity, ctx), """
+**Here (means over {seeds} seeds):** on the mixture, width {mixture.low.value} cuts the embeddings' effective
+rank to {mixture.low.baseline.embedding_effective_rank:.1f} ({mixture.mid.baseline.embedding_effective_rank:.1f}
+at width {mixture.mid.value}): embeddings collapse. The baseline then covers {mixture.low.baseline.coverage:%.0}
+of the components; deferral still covers {mixture.low.deferred.coverage:%.1} but uses only
+{mixture.low.deferred.utilization:%.0} of its codes and reconstructs about {mixture.mse_ratio:.0f} times worse
+than at width {mixture.mid.value} (MSE {mixture.low.deferred.recon_mse:.3f} vs
+{mixture.mid.deferred.recon_mse:.3f}). More width raises the rank ({mixture.high.rank:range .1f} at
+{mixture.high.value}) and the baseline's coverage ({mixture.low.baseline.coverage:%.0} →
+{mixture.high.baseline.coverage:%.0}), but deferral changes coverage {mixture.deferral_vs_width} than width does.
+On CIFAR-10, {cifar.high.value} channels give a higher effective rank than {cifar.low.value}
+({cifar.high.rank:range .1f} vs {cifar.low.rank:range .1f}) and {cifar.lower_mse} reconstruction error in both
+arms. **{verdict}** that capacity counters embeddings collapse; deferral does not substitute for capacity, nor
+capacity for deferral.
+""")
 
 # %% [markdown]
 # ## Practical guidance, from the table above only
-#
-# - Initializing the codebook from the encoder's outputs at step 0 (k-means, the common recipe) left most codes
-#   dead (18 % used on the mixture, 40 % on CIFAR-10) and the codebook at a fifth of the embeddings' spread.
-# - Drawing the codebook from *trained* embeddings fixed it: a continuous phase of at least a quarter of the
-#   steps on the mixture, 5 % on CIFAR-10, then k-means or simply a random sample of embeddings. A random codebook
-#   at the switch did not work.
-# - Dead-code re-initialization from the current batch (vqlib's `dead_code_threshold`, or vector-quantize-pytorch's
-#   expiry) fixed usage just as well at these scales, at about the same reconstruction error (0.026 against
-#   deferral's 0.025 on CIFAR-10 for vqlib's version, which also left the codebook narrower than the embeddings).
-#   Combining it with deferral used every code with the highest perplexity of all arms (242 on the mixture, 226 on
-#   CIFAR-10).
-# - Cosine codes, a low-dimensional lookup, and a codebook loss instead of EMA did not fix the collapse on their own.
-# - A too-narrow encoder collapsed the embeddings whatever the schedule: widen it.
-# - All of this is at CPU scale (1,500 mixture steps, 600 CIFAR-10 steps on 20,000 images); the paper scale
-#   (`make figures SCALE=paper`) has not been run here.
+
+# %% tags=["remove-input"]
+say(fixes.guidance_facts(runs, ctx), """
+- Initializing the codebook from the encoder's outputs at step 0 (k-means, the common recipe) left
+  {baseline_dead} dead ({mixture.early_kmeans.utilization:%.0} used on the mixture,
+  {cifar.early_kmeans.utilization:%.0} on CIFAR-10) and the codebook at {baseline_spread:range .2f} of the
+  embeddings' spread.
+- Drawing the codebook from *trained* embeddings fixed it: a continuous phase of at least {mixture.needed} on the
+  mixture, {cifar.needed} on CIFAR-10, then k-means or simply a random sample of embeddings.
+  A random codebook at the switch did not work.
+- Dead-code re-initialization from the current batch (vqlib's `dead_code_threshold`, or vector-quantize-pytorch's
+  expiry) fixed usage just as well at these scales, at about the same reconstruction error
+  ({cifar.early_dead_code.recon_mse:.3f} against deferral's {cifar.deferred.recon_mse:.3f} on CIFAR-10 for vqlib's
+  version, which also left the codebook narrower than the embeddings). Combining it with deferral used
+  {combined_use} with {combined_best} ({mixture.deferred_dead_code.perplexity:.0f} on the mixture,
+  {cifar.deferred_dead_code.perplexity:.0f} on CIFAR-10).
+- Cosine codes, a low-dimensional lookup, and a codebook loss instead of EMA did not fix the collapse on their own.
+- A too-narrow encoder collapsed the embeddings whatever the schedule: widen it.
+- All of this is at CPU scale ({mixture_steps:,} mixture steps, {image_steps:,} CIFAR-10 steps on
+  {cifar_images:,} images); the paper scale (`make figures SCALE=paper`) has not been run here.
+""")
 
 # %%
-fixes.headline_table(runs).round(4)
+fixes.headline_table(runs, decimals=4)
 
 # %% [markdown]
 # ## Claims against measurements
@@ -239,12 +204,18 @@ fixes.headline_table(runs).round(4)
 # per side on, below that the min-max of the per-seed effects (the `interval` column says which) - and the verdict
 # by the rule every notebook shares (`vqlib.studies.claims`): *agrees* when the whole interval lies beyond the 5 %
 # equality band on the paper's side, *disagrees* when it lies on the band or on the other side, *inconclusive* when
-# it straddles the band's edge. The mixture rows and CIFAR-10's deferred-versus-baseline rows have 5 seeds per side
-# (paired bootstrap). CIFAR-10's normal-init arm has 3 seeds (5 vs 3: the min-max of all 15 comparisons), and the
-# capacity rows 3 per side (the min-max of 3 pairs); a min-max over 3 seeds says little about the spread a reader
-# should expect. Every row agrees.
+# it straddles the band's edge.
+
+# %% tags=["remove-input"]
+say(fixes.evaluation_facts(runs, capacity, ctx), """
+The mixture rows and CIFAR-10's deferred-versus-baseline rows have {main_seeds} seeds per side
+({main_interval}). CIFAR-10's normal-init arm has {cifar_other_seeds} seeds
+({claims.cifar_init.n}: the {claims.cifar_init.interval}), and the capacity rows {capacity_seeds} per side (the
+{claims.cifar_capacity.interval}); a min-max over {capacity_seeds} seeds says little about the spread a reader
+should expect. {every_row}
+""")
 
 # %%
 claims = claims_table(fixes.claims(runs, capacity))
-print(f"scale {S.name}; notebook time {time.perf_counter() - started:.0f} s (cached runs take milliseconds)")
+print(f"scale {ctx.name}; notebook time {time.perf_counter() - started:.0f} s (cached runs take milliseconds)")
 claims.round(4)

@@ -36,31 +36,17 @@
 import os
 
 scale = os.environ.get("VQLIB_SCALE", "default")  # smoke | default | paper
-cifar_root = None  # a local CIFAR-10 copy; None: VQLIB_CIFAR10, else the official download
+# a local CIFAR-10 copy; None: the data loader reads VQLIB_CIFAR10 (and the figures' provenance names that
+# variable), else the official download
+cifar_root = None
 
 # %%
-import pandas as pd
+from vqlib.plotting import diagnosis as plots
+from vqlib.plotting import show
+from vqlib.studies import BASELINE, DEFERRED, begin, diagnosis, run_cases, say
 
-from vqlib.data import prepare
-from vqlib.plotting import save_figure, show
-from vqlib.studies import begin, diagnosis, run_cases
-
-S = begin(scale)  # the scale, the house style, tables that show whole sentences
-print(f"scale {S.name}: vector-quantize-pytorch on the mixture, {S.mixture_steps} steps, seed 0; the CIFAR-10 "
-      "tokenizers of notebooks 02-03, seed 0")
-
-
-def verdicts(reports: dict) -> pd.DataFrame:
-    """One row per tokenizer: the verdict and the numbers it rests on."""
-    rows = []
-    for label, report in reports.items():
-        m = report.values
-        rows.append({"tokenizer": label, "verdict": ", ".join(report.verdict),
-                     "utilization": m["utilization"], "perplexity": m["perplexity"], "K": m["num_codes"],
-                     "shrinkage (Euclid.)": m["shrinkage_euclidean"],
-                     "embedding 99 %-components": m["embedding_components_99"], "d": m["dim"]})
-    return pd.DataFrame(rows).set_index("tokenizer")
-
+ctx = begin(scale, cifar_root)  # the study context, the house style, tables that show whole sentences
+print(diagnosis.setting(ctx))
 
 # %% [markdown]
 # ## 1 · vector-quantize-pytorch, trained three ways
@@ -71,24 +57,28 @@ def verdicts(reports: dict) -> pd.DataFrame:
 # (`vqlib.studies.diagnosis`). Each is diagnosed on the evaluation set through the layer itself.
 
 # %%
-peer = run_cases(diagnosis.peer_cases(S), desc="vector-quantize-pytorch")
-peer_reports = {case.labels["label"]: diagnosis.diagnose_run(result) for case, result in peer}
-source = prepare(peer.results[0].spec.data).source
-for run_id, label in diagnosis.PEER_RUNS[::2]:  # the README's default and the deferred run, one page each
-    show(save_figure(peer_reports[label].plot(), f"05_vqtorch_{run_id}", f"{source}; seed 0", S.name))
-verdicts(peer_reports).round(3)
+peer = diagnosis.diagnosed(run_cases(diagnosis.peer_cases(ctx), desc="vector-quantize-pytorch"))
+show(plots.report_page(peer.one(run="random"), ctx))  # the README's default and the deferred run, one page each
+show(plots.report_page(peer.one(run="deferred"), ctx))
+diagnosis.verdicts(peer)
 
 # %%
-print(peer_reports[diagnosis.PEER_RUNS[0][1]].summary())
+print(peer.one(run="random").report.summary())
 
-# %% [markdown]
-# **Here (default scale, seed 0):** trained from step 0, vector-quantize-pytorch's layer collapses its tokens
-# whether its codebook starts random (12 of 32 codes used, perplexity 11.3) or from k-means on the first batch
-# (10 of 32, perplexity 10.0): `kmeans_init=True` does not help, because the first batch comes from the untrained
-# encoder - the paper's point, seen in someone else's layer. Deferred through vqlib's schedule, the same layer
-# uses all 32 codes (perplexity 27.3) and its codebook is as wide as the embeddings (spread ratio 1.02 against
-# 0.55-0.57): healthy. The early runs' codes are not shrunk by the diagnosis's rule (ratio above 0.5, best code
-# scale about 1): their used codes sit on the data; what they lack is codes on the other modes.
+# %% tags=["remove-input"]
+say(diagnosis.peer_facts(peer, ctx), """
+**Here ({scale} scale, seed {seed}):** trained from step 0, vector-quantize-pytorch's layer is diagnosed
+**{random.verdict}** when its codebook starts random ({random.used} of {random.K} codes used, perplexity
+{random.perplexity:.1f}) and **{kmeans.verdict}** when it starts from k-means on the first batch ({kmeans.used} of
+{kmeans.K}, perplexity {kmeans.perplexity:.1f}): `kmeans_init=True` {kmeans_init}, because the first batch comes
+from the untrained encoder - the paper's point, seen in someone else's layer. Deferred through vqlib's schedule,
+the same layer uses {deferred.used_words} codes (perplexity {deferred.perplexity:.1f}) and its codebook is
+{deferred.as_wide} the embeddings (spread ratio {deferred.shrinkage:.2f} against {early.shrinkage:range .2f}):
+**{deferred.verdict}**. The early runs' codes are {early.shrunk} by the diagnosis's rule (spread ratio
+{early.shrinkage:range .2f} against the threshold {shrinkage_min}, best code scale {early.best_code_scale:range .2f}
+against {code_scale_max}); where they are not, their used codes sit on the data: what they lack is codes on the
+other modes.
+""")
 
 # %% [markdown]
 # ## 2 · The CIFAR-10 tokenizers of notebooks 02-03
@@ -97,24 +87,27 @@ print(peer_reports[diagnosis.PEER_RUNS[0][1]].summary())
 # with its k-means and dead-code expiry, seed 0, from the run cache, diagnosed on the held-out images.
 
 # %%
-tokenizers = diagnosis.tokenizers(S, cifar_root)
-cifar_reports = {label: diagnosis.diagnose_run(result) for label, result in tokenizers.items()}
-cifar_source = prepare(next(iter(tokenizers.values())).spec.data).source.split(",")[0]
-for label, name in zip(cifar_reports, ("baseline", "deferred")):
-    show(save_figure(cifar_reports[label].plot(), f"05_cifar_{name}", f"{cifar_source}; seed 0", S.name))
-verdicts(cifar_reports).round(3)
+cifar = diagnosis.diagnosed(run_cases(diagnosis.tokenizer_cases(ctx), desc="CIFAR-10 tokenizers"))
+show(plots.report_page(cifar.one(arm=BASELINE), ctx))
+show(plots.report_page(cifar.one(arm=DEFERRED), ctx))
+diagnosis.verdicts(cifar)
 
 # %%
-print(cifar_reports[next(iter(cifar_reports))].summary())
+print(cifar.one(arm=BASELINE).report.summary())
 
-# %% [markdown]
-# **Here (seed 0):** the baseline shows all three failures at once: 76 of 256 codes used (perplexity 28), its
-# codebook a sixth as wide as the embeddings (0.16), and embeddings that need 5 of their 32 dimensions for 99 % of
-# their variance. Deferral fixes the tokens (91 % used, perplexity 204, spread ratio 1.00) but not the embeddings
-# (4 of 32 dimensions): this small tokenizer (32 channels, one residual block, 600 steps) is in the embeddings
-# collapse regime of notebook 02's capacity sweep, whatever the schedule. vector-quantize-pytorch with its k-means
-# and dead-code expiry is healthy on every check (all 256 codes, perplexity 217, ratio 1.11) and its embeddings
-# span 12 dimensions: its expiry keeps re-seeding codes from the current batch, which keeps the whole codebook in
-# use; why its encoder also spreads more is not examined here. The embeddings-collapse threshold (99 %-components
-# at most a quarter of d) is a rule of thumb argued in `vqlib.diagnose`, not the paper's; the numbers beside the
-# verdicts are what to compare.
+# %% tags=["remove-input"]
+say(diagnosis.tokenizer_facts(cifar), """
+**Here (seed {seed}):** the baseline shows {baseline.failures} (**{baseline.verdict}**):
+{baseline.used} of {baseline.K} codes used (perplexity {baseline.perplexity:.0f}), its codebook
+{baseline.as_wide} the embeddings ({baseline.shrinkage:.2f}), and embeddings that need
+{baseline.components} of their {baseline.d} dimensions for 99 % of their variance. Deferral is diagnosed
+**{deferred.verdict}**: it {deferred_fixes} ({deferred.utilization:%.0} used, perplexity {deferred.perplexity:.0f},
+spread ratio {deferred.shrinkage:.2f}), and its embeddings need {deferred.components} of {deferred.d} dimensions -
+this small tokenizer ({channels} channels, {res_blocks}, {steps} steps) {regime} the embeddings collapse regime of notebook
+02's capacity sweep{whatever_the_schedule}. vector-quantize-pytorch with its k-means and dead-code expiry is
+diagnosed **{vqtorch.verdict}** ({vqtorch.used_words} codes, perplexity {vqtorch.perplexity:.0f}, ratio
+{vqtorch.shrinkage:.2f}) and its embeddings span {vqtorch.components} dimensions: its expiry keeps re-seeding codes
+from the current batch, which keeps {vqtorch_in_use} in use; why its encoder {vqtorch_spread} is not examined here.
+The embeddings-collapse threshold (99 %-components at most {components_max} of d) is a rule of thumb argued in
+`vqlib.diagnose.verdict`, not the paper's; the numbers beside the verdicts are what to compare.
+""")

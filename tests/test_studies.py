@@ -10,6 +10,9 @@ from vqlib.data import MixtureSpec
 from vqlib.experiments import ModelSpec, RunSpec
 from vqlib.studies import (
     ARMS,
+    BASELINE,
+    COLORS,
+    DEFERRED,
     Case,
     Claim,
     arm,
@@ -25,6 +28,7 @@ from vqlib.studies import (
     run_cases,
     settings,
 )
+from vqlib.studies.arms import FAMILY_COLORS
 from vqlib.studies.claims import direction
 from vqlib.train import TrainSpec
 
@@ -38,7 +42,13 @@ def test_every_arm_has_a_unique_id_label_and_colour_and_keeps_the_budget():
     labels = [a.label for a in ARMS.values()]
     assert len(set(labels)) == len(labels)
     assert all(a.id == key and a.family in ("early", "deferred", "reference") for key, a in ARMS.items())
-    assert colors()["deferred"] == colors()["deferred"] == ARMS["deferred"].color
+    by_key = colors()  # every arm's colour by id and by label (plots group by either)
+    assert set(by_key) == set(ARMS) | set(labels)
+    for a in ARMS.values():  # a label never shadows another arm's id with its own colour
+        assert by_key[a.id] == by_key[a.label] == a.color, a.id
+    assert len({a.color for a in ARMS.values()}) == len(ARMS)  # no two arms look alike
+    assert by_key[DEFERRED.label] == FAMILY_COLORS["deferred"] != by_key[BASELINE.label] == FAMILY_COLORS["early"]
+    assert COLORS == by_key
     for a in ARMS.values():
         spec = a(BASE)
         assert (spec.data, spec.seed, spec.train.steps, spec.train.batch_size) == (BASE.data, BASE.seed, 30, 32)

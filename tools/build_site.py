@@ -69,9 +69,12 @@ def claims_html(nb: dict) -> str | None:
 def export_page(path: Path, out: Path) -> str:
     """Write the notebook's page; returns its file name."""
     from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
 
     exporter = HTMLExporter(template_name="lab", extra_template_paths=[str(TEMPLATE_DIR)],
                             template_file="vqlib_page.html.j2", embed_images=True)
+    # computed prose (vqlib.studies.prose.say) reads as prose: the cell's code is hidden, its Markdown shown
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={"remove-input"}, enabled=True), True)
     body, _ = exporter.from_filename(str(path))
     nav = '<nav class="vq-nav"><a href="index.html">&larr; vqlib: all notebooks, claims and figures</a></nav>'
     body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav, body, count=1)

@@ -103,14 +103,19 @@ def unchanged(source: Path, target: Path, scale: str, key: str) -> bool:
     recorded = stamp.get("outputs", {})
     if stamp.get("key") != key or not recorded:
         return False
-    current = {str(p.relative_to(ROOT)): p for p in outputs(target, source, scale)}
+    current = {_name(p): p for p in outputs(target, source, scale)}
     if set(current) != set(recorded):
         return False
     return all(_sha256(p) == recorded[name] for name, p in current.items())
 
 
+def _name(path: Path) -> str:
+    """An output's name in a stamp: relative to the repository, or absolute where VQLIB_FIGURES points outside."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def write_stamp(source: Path, target: Path, scale: str, key: str) -> None:
-    record = {"key": key, "outputs": {str(p.relative_to(ROOT)): _sha256(p) for p in outputs(target, source, scale)}}
+    record = {"key": key, "outputs": {_name(p): _sha256(p) for p in outputs(target, source, scale)}}
     stamp = _stamp_path(source, scale)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     tmp = stamp.with_name(f".{stamp.name}.tmp")

@@ -49,6 +49,8 @@ class Scale:
     prior_depth: int
     generated_samples: int  # samples per prior for the diversity measures
     classifier_steps: int  # the small CIFAR-10 feature classifier
+    # pictures
+    tsne_points: int = 2000  # embeddings per t-SNE map (t-SNE's cost grows with the square of the points)
 
 
 SCALES: dict[str, Scale] = {
@@ -58,7 +60,7 @@ SCALES: dict[str, Scale] = {
                    image_batch=16, image_eval_every=4, cifar_train_images=256, eval_images=64, imagenet_resolution=32,
                    image_codebook_sizes=(16, 64), image_channels=32,
                    imagenet_codebook_size=256, prior_steps=10, prior_dim=32, prior_depth=1,
-                   generated_samples=32, classifier_steps=5),
+                   generated_samples=32, classifier_steps=5, tsne_points=400),
     "default": Scale("default", seeds=5, sweep_seeds=3, mixture_steps=1500, mixture_batch=512, mixture_eval_every=100,
                      mixture_points_per_component=1000, sweep_points=5000, sweep_steps=700,
                      image_seeds=5, image_sweep_seeds=3, image_steps=600, image_batch=64,

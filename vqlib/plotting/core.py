@@ -227,7 +227,7 @@ def image_grid(batch, columns: int, gap: int = 2):
     """Tile images [N, 3, H, W] in [-1, 1] into one uint8 RGB array, ``columns`` per row, white gaps."""
     import numpy as np
 
-    from ..images import to_uint8
+    from ..pixels import to_uint8
 
     tiles = to_uint8(batch)
     n, h, w, _ = tiles.shape

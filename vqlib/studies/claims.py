@@ -31,13 +31,15 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["Claim", "claims_table", "direction", "verdict", "effect_interval", "EQUAL_TOLERANCE", "DIRECTIONS",
-           "BOOTSTRAP_MIN_N"]
+           "BOOTSTRAP_MIN_N", "CONFIDENCE"]
 
 #: relative difference below which two means count as equal
 EQUAL_TOLERANCE = 0.05
 DIRECTIONS = ("higher", "lower", "equal")
 #: values per side from which the interval is a bootstrap over seeds rather than the min-max range
 BOOTSTRAP_MIN_N = 5
+#: the coverage of the bootstrap interval (its percentiles: 2.5 and 97.5), as the prose states it
+CONFIDENCE = 0.95
 _RESAMPLES = 4000
 
 

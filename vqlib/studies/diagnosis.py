@@ -6,49 +6,77 @@ step 0), with its own k-means on the first batch (``kmeans_init=True``), and def
 (continuous training first, k-means on the trained encoder at T_c), on the 10-component mixture of notebook 01
 (D = 8, K = 32). The README example's decay 0.8 and commitment weight 1 are replaced by the studies' 0.99 and
 0.25, so that the three runs differ from notebook 01's arms only in the layer.
+
+Every tokenizer is named once here, with the label of its table row and the file name of its one-page report
+(:data:`PEER_RUNS`, :data:`TOKENIZERS`); :func:`diagnosed` diagnoses a list of runs, and a notebook picks a
+tokenizer by what it is - ``peer.one(run="random")``, ``cifar.one(arm=BASELINE)`` - never by position.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
-from ..data import prepare
-from ..diagnose import Report, diagnose
-from ..experiments import RunResult, run
-from . import mixture, settings
-from .arms import ARMS
+import pandas as pd
+
+from ..data import ImageSpec, prepare
+from ..diagnose import CODE_SCALE_MAX, EMBEDDING_COMPONENTS_FRACTION_MAX, SHRINKAGE_MIN, Report, diagnose
+from ..experiments import RunResult, RunSpec
+from . import mixture, prose, settings
+from .arms import ARMS, Arm
 from .context import Context
-from .core import Case
+from .core import Case, Runs
 from .fixes import run_spec
+from .settings import CIFAR10
 
-__all__ = ["PEER_RUNS", "peer_cases", "tokenizer_specs", "tokenizers", "diagnose_run"]
+__all__ = ["PEER_RUNS", "TOKENIZERS", "peer_cases", "tokenizer_cases", "tokenizer_specs", "diagnose_run",
+           "Diagnosed", "Diagnoses", "diagnosed", "verdicts", "setting", "peer_facts", "tokenizer_facts",
+           "case_lists"]
 
-#: (id, label) of the three vector-quantize-pytorch runs
-PEER_RUNS = (("random", "VectorQuantize, random codebook (its README)"),
-             ("kmeans", "VectorQuantize, kmeans_init=True"),
-             ("deferred", "VectorQuantize, deferred (vqlib's schedule)"))
+#: the three vector-quantize-pytorch runs: (id, label of its table row, file name of its one-page report)
+PEER_RUNS = (("random", "VectorQuantize, random codebook (its README)", "05_vqtorch_random"),
+             ("kmeans", "VectorQuantize, kmeans_init=True", "05_vqtorch_kmeans"),
+             ("deferred", "VectorQuantize, deferred (vqlib's schedule)", "05_vqtorch_deferred"))
+BASELINE, DEFERRED, VQTORCH = ARMS["early_kmeans"], ARMS["deferred"], ARMS["vqtorch"]
+#: the CIFAR-10 tokenizers of notebooks 02-03 (seed 0): (arm, file name of its one-page report); the baseline,
+#: deferred, and vector-quantize-pytorch with its k-means and dead-code expiry
+TOKENIZERS = ((BASELINE, "05_cifar_baseline"), (DEFERRED, "05_cifar_deferred"), (VQTORCH, "05_cifar_vqtorch"))
+#: the seed of every tokenizer diagnosed here
+SEED = 0
 
 
 def peer_cases(ctx: Context) -> list[Case]:
-    """The three vector-quantize-pytorch runs on notebook 01's mixture at D = 8, seed 0 (label: run)."""
+    """The three vector-quantize-pytorch runs on notebook 01's mixture at D = 8, seed 0 (labels: run, label,
+    figure)."""
     base = settings.mixture_base(ctx, mixture.STUDY_DIM)
     cases = []
-    for run_id, label in PEER_RUNS:
-        arm = ARMS["deferred" if run_id == "deferred" else "early_kmeans"]
-        spec = arm(dataclasses.replace(base, seed=0))
+    for run_id, label, figure in PEER_RUNS:
+        arm = DEFERRED if run_id == "deferred" else BASELINE  # the README's and kmeans_init: from step 0
+        spec = arm(dataclasses.replace(base, seed=SEED))
         model = dataclasses.replace(spec.model, quantizer="vector-quantize-pytorch", dead_code_threshold=0.0,
                                     peer_kmeans_init=run_id == "kmeans")
         train = spec.train if run_id == "deferred" else dataclasses.replace(spec.train, codebook_init="own")
-        cases.append(Case(dataclasses.replace(spec, model=model, train=train), {"run": run_id, "label": label}))
+        cases.append(Case(dataclasses.replace(spec, model=model, train=train),
+                          {"run": run_id, "label": label, "figure": figure}))
     return cases
 
 
-def tokenizer_specs(ctx: Context) -> dict[str, object]:
-    """The CIFAR-10 tokenizers of notebooks 02-03 (seed 0) by label: the baseline, deferred, and
-    vector-quantize-pytorch with its k-means and dead-code expiry."""
-    return {"CIFAR-10 early k-means (baseline)": run_spec("CIFAR-10", "early_kmeans", 0, ctx),
-            "CIFAR-10 deferred": run_spec("CIFAR-10", "deferred", 0, ctx),
-            "CIFAR-10 vector-quantize-pytorch (k-means, expiry)": run_spec("CIFAR-10", "vqtorch", 0, ctx)}
+def _tokenizer_label(arm: Arm) -> str:
+    return f"{CIFAR10} {arm.label}"
+
+
+def tokenizer_specs(ctx: Context) -> dict[str, RunSpec]:
+    """The CIFAR-10 tokenizers of notebooks 02-03 (seed 0) by label (:data:`TOKENIZERS`)."""
+    return {_tokenizer_label(arm): run_spec(CIFAR10, arm, SEED, ctx) for arm, _ in TOKENIZERS}
+
+
+def tokenizer_cases(ctx: Context) -> list[Case]:
+    """The cached tokenizers of :data:`TOKENIZERS` (trained here only if notebooks 02-03 have not run; labels:
+    arm, label, figure)."""
+    return [Case(run_spec(CIFAR10, arm, SEED, ctx), {"arm": arm.id, "label": _tokenizer_label(arm), "figure": figure})
+            for arm, figure in TOKENIZERS]
 
 
 def diagnose_run(result: RunResult, batch_size: int = 256) -> Report:
@@ -59,12 +87,168 @@ def diagnose_run(result: RunResult, batch_size: int = 256) -> Report:
     return diagnose(lambda x: model.vectors(model.encode(x)), model.quantizer, data.eval_batches(batch_size))
 
 
-def tokenizers(ctx: Context) -> dict[str, RunResult]:
-    """The cached tokenizers of :func:`tokenizer_specs` (trained here only if notebooks 02-03 have not run)."""
-    return {label: run(spec) for label, spec in tokenizer_specs(ctx).items()}
+@dataclass
+class Diagnosed:
+    """One diagnosed tokenizer: its case's labels (run or arm, label, figure), its spec and its report."""
+
+    labels: dict[str, Any]
+    spec: RunSpec
+    report: Report
+
+    @property
+    def label(self) -> str:
+        return self.labels["label"]
+
+    @property
+    def figure(self) -> str:
+        """The file name of its one-page report (``figures/<figure>.png``)."""
+        return self.labels["figure"]
+
+    @property
+    def provenance(self) -> str:
+        """The data and seed, for the figure's provenance line: the mixture's description; an image set's source
+        up to its first comma (the rest lists the split's counts)."""
+        source = prepare(self.spec.data).source
+        if isinstance(self.spec.data, ImageSpec):
+            source = source.partition(",")[0]
+        return f"{source}; seed {self.spec.seed}"
+
+
+class Diagnoses:
+    """Diagnosed tokenizers in their cases' order, picked by what they are (:meth:`one`)."""
+
+    def __init__(self, items: list[Diagnosed]):
+        self.items = list(items)
+
+    def __iter__(self) -> Iterator[Diagnosed]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def one(self, **where) -> Diagnosed:
+        """The single tokenizer whose labels equal every ``where`` value (an :class:`Arm` matches its id), e.g.
+        ``one(run="random")`` or ``one(arm=BASELINE)``; an error when there is none or more than one."""
+        where = {k: v.id if isinstance(v, Arm) else v for k, v in where.items()}
+        found = [d for d in self.items if all(d.labels.get(k) == v for k, v in where.items())]
+        if len(found) != 1:
+            raise LookupError(f"{len(found)} diagnosed tokenizers match {where}, expected exactly one (labels: "
+                              f"{[d.labels for d in self.items]})")
+        return found[0]
+
+
+def diagnosed(runs: Runs) -> Diagnoses:
+    """:func:`diagnose_run` of every run, with its case's labels."""
+    return Diagnoses([Diagnosed(case.labels, result.spec, diagnose_run(result)) for case, result in runs])
+
+
+def verdicts(diagnoses: Diagnoses) -> pd.DataFrame:
+    """One row per tokenizer: the verdict and the numbers it rests on (rounded for display)."""
+    rows = []
+    for d in diagnoses:
+        m = d.report.values
+        rows.append({"tokenizer": d.label, "verdict": ", ".join(d.report.verdict),
+                     "utilization": m["utilization"], "perplexity": m["perplexity"], "K": m["num_codes"],
+                     "shrinkage (Euclid.)": m["shrinkage_euclidean"],
+                     "embedding 99 %-components": m["embedding_components_99"], "d": m["dim"]})
+    return pd.DataFrame(rows).set_index("tokenizer").round(3)
+
+
+def setting(ctx: Context) -> str:
+    """The notebook's setting in one line (printed at its top)."""
+    return (f"scale {ctx.name}: vector-quantize-pytorch on the mixture, {ctx.scale.mixture_steps} steps, seed "
+            f"{SEED}; the CIFAR-10 tokenizers of notebooks 02-03, seed {SEED}")
+
+
+# -- prose ----------------------------------------------------------------------------------------------------
+_NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+                 "twelve")
+_FRACTION_WORDS = {2: "half", 3: "a third", 4: "a quarter", 5: "a fifth", 6: "a sixth", 7: "a seventh",
+                   8: "an eighth", 9: "a ninth", 10: "a tenth"}
+
+
+#: what fails in each failure of a verdict
+_WHAT_FAILS = {"tokens collapse": "the tokens", "codebook shrinkage": "the codebook",
+               "embeddings collapse": "the embeddings"}
+
+
+def _number_word(n: int) -> str:
+    return _NUMBER_WORDS[n] if 0 <= n < len(_NUMBER_WORDS) else str(n)
+
+
+def _as_wide(ratio: float) -> str:
+    """A spread ratio in words: 'a sixth as wide as', 'narrower than', 'as wide as', 'wider than'."""
+    if ratio != ratio:  # NaN
+        return "of unknown width against"
+    if ratio > 1.25:
+        return "wider than"
+    if ratio >= 0.8:
+        return "as wide as"
+    if ratio >= 0.6:
+        return "narrower than"
+    parts = round(1 / ratio) if ratio > 0 else 0
+    return f"{_FRACTION_WORDS[parts]} as wide as" if parts in _FRACTION_WORDS else "a small fraction as wide as"
+
+
+def _report_facts(report: Report) -> dict:
+    """What a sentence about one report states: the verdict and the numbers it rests on, with a few in words."""
+    v = report.values
+    k, used = v["num_codes"], int((report.counts > 0).sum())
+    failures = [label for label in report.verdict if label != "healthy"]
+    return {"verdict": ", ".join(report.verdict), "used": used, "K": k, "d": v["dim"],
+            "used_words": f"all {k}" if used == k else f"{used} of {k}",
+            "utilization": v["utilization"], "perplexity": v["perplexity"], "shrinkage": v["shrinkage_euclidean"],
+            "as_wide": _as_wide(v["shrinkage_euclidean"]), "best_code_scale": v["best_code_scale"],
+            "components": v["embedding_components_99"],
+            "failures": ("all three failures at once" if len(failures) == 3 else "none of the three failures"
+                         if not failures else f"{_number_word(len(failures))} of the three failures")}
+
+
+def peer_facts(peer: Diagnoses, ctx: Context) -> prose.Facts:
+    """Section 1's numbers: each vector-quantize-pytorch run's report (``random``, ``kmeans``, ``deferred``), the
+    early runs' ranges (``early``), and whether k-means on the first batch helps (``kmeans_init``)."""
+    runs = {run_id: peer.one(run=run_id).report for run_id, _, _ in PEER_RUNS}
+    early = [runs["random"], runs["kmeans"]]
+    shrunk = [r for r in early if "codebook shrinkage" in r.verdict]
+    return prose.facts(
+        scale=ctx.name, seed=SEED, **{run_id: _report_facts(report) for run_id, report in runs.items()},
+        kmeans_init="helps" if runs["kmeans"]["utilization"] > runs["random"]["utilization"] else "does not help",
+        early={"shrinkage": [r["shrinkage_euclidean"] for r in early],
+               "best_code_scale": [r["best_code_scale"] for r in early],
+               "shrunk": "not shrunk" if not shrunk else "shrunk" if len(shrunk) == len(early) else "partly shrunk"},
+        shrinkage_min=SHRINKAGE_MIN, code_scale_max=CODE_SCALE_MAX)
+
+
+def tokenizer_facts(cifar: Diagnoses) -> prose.Facts:
+    """Section 2's numbers: each CIFAR-10 tokenizer's report (``baseline``, ``deferred``, ``vqtorch``), the
+    tokenizers' setting (``channels``, ``res_blocks``, ``steps``), whether the baseline and
+    deferral both collapse their embeddings (``regime``: is in / is not in / is at the edge of), which of the
+    baseline's failures deferral fixes (``deferred_fixes``), and the
+    embeddings-collapse threshold in words (``components_max``); how vector-quantize-pytorch's codebook use and
+    embedding spread compare (``vqtorch_in_use``, ``vqtorch_spread``: against the other two tokenizers)."""
+    baseline, deferred, vqtorch = (cifar.one(arm=arm).report for arm in (BASELINE, DEFERRED, VQTORCH))
+    spec = cifar.one(arm=BASELINE).spec
+    model, train = spec.model, spec.train
+    both = all("embeddings collapse" in r.verdict for r in (baseline, deferred))
+    neither = not any("embeddings collapse" in r.verdict for r in (baseline, deferred))
+    blocks = model.num_res_blocks
+    spread, most = vqtorch["embedding_components_99"], max(r["embedding_components_99"] for r in (baseline, deferred))
+    used, k = int((vqtorch.counts > 0).sum()), vqtorch["num_codes"]
+    fixed = [_WHAT_FAILS[label] for label in baseline.verdict if label in _WHAT_FAILS and label not in deferred.verdict]
+    return prose.facts(
+        deferred_fixes=f"fixes {prose.join(fixed)}" if fixed else "fixes none of the baseline's failures",
+        seed=SEED, baseline=_report_facts(baseline), deferred=_report_facts(deferred), vqtorch=_report_facts(vqtorch),
+        channels=model.channels, steps=train.steps,
+        res_blocks=f"{_number_word(blocks)} residual block{'' if blocks == 1 else 's'}",
+        regime="is in" if both else "is not in" if neither else "is at the edge of",
+        whatever_the_schedule=", whatever the schedule" if both or neither else "",
+        vqtorch_in_use="the whole codebook" if used == k else f"{used} of its {k} codes",
+        vqtorch_spread=("also spreads more" if spread > most else "spreads as much" if spread == most
+                        else "spreads less"),
+        components_max=_FRACTION_WORDS.get(round(1 / EMBEDDING_COMPONENTS_FRACTION_MAX),
+                                           f"{EMBEDDING_COMPONENTS_FRACTION_MAX:g}"))
 
 
 def case_lists(ctx: Context) -> dict[str, list[Case]]:
     """Every run notebook 05 diagnoses: the vector-quantize-pytorch runs and the CIFAR-10 tokenizers."""
-    return {"vector-quantize-pytorch": peer_cases(ctx),
-            "tokenizers": [Case(spec, {"label": label}) for label, spec in tokenizer_specs(ctx).items()]}
+    return {"vector-quantize-pytorch": peer_cases(ctx), "tokenizers": tokenizer_cases(ctx)}

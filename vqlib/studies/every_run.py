@@ -60,11 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vqlib.studies.every_run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", default=os.environ.get("VQLIB_SCALE") or "default", choices=sorted(SCALES),
                         help="default: VQLIB_SCALE, else 'default'")
-    parser.add_argument("--cifar-root", default=os.environ.get("VQLIB_CIFAR10"),
+    parser.add_argument("--cifar-root", default=None,
                         help="a local CIFAR-10 copy (default: VQLIB_CIFAR10, else the official download)")
-    parser.add_argument("--imagenet-root", default=os.environ.get("VQLIB_IMAGENET"),
-                        help="an ImageNet ImageFolder root (default: VQLIB_IMAGENET; none: no ImageNet runs)")
-    parser.add_argument("--imagenet-classes", default=os.environ.get("VQLIB_IMAGENET_CLASSES"),
+    parser.add_argument("--imagenet-root", default=None,
+                        help="an ImageNet ImageFolder root (default: VQLIB_IMAGENET; neither: no ImageNet runs)")
+    parser.add_argument("--imagenet-classes", default=None,
                         help="a text file of the ImageNet wnids to keep (default: VQLIB_IMAGENET_CLASSES)")
     parser.add_argument("--executor", default="local", choices=("local", "slurm", "sequential"))
     parser.add_argument("--workers", type=int, default=None, help="local pool size (default: VQLIB_WORKERS, else "

@@ -1,38 +1,55 @@
 """Notebook 04: generative diversity of token-based generators - the tokenizers, the feature network, the
-generation pipeline (tokenize -> train a prior -> sample -> decode -> measure) and the claims.
+generation pipeline (tokenize -> train a prior -> sample -> decode -> measure), the claims, and what the
+notebook shows: its tables and the numbers its prose states (the ``*_facts`` functions).
 
 The tokenizers are notebook 03's CIFAR-10 runs (early quantization and deferral at several T_c), taken from
 :func:`vqlib.studies.fixes.run_spec` so they come from the cache. Each tokenizer and seed gets one prior;
 its samples are measured on tokens, pixels and the features of a small CIFAR-10 classifier. The whole
 pipeline's result (the measures and the samples shown) is cached per tokenizer, prior, sampler and
 classifier, so a second run draws the figures without tokenizing, training or sampling again.
+
+The results table names an image measure on an image set with :func:`column` (the prior's samples, the
+reconstructions of held-out images, the unigram samples): the pipeline writes its columns with it and the tables,
+facts and figures (:mod:`vqlib.plotting.generation`) read them with it. Rows are picked by arm and seed.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import pandas as pd
 import torch
 
 from .. import cache as store
-from .. import diversity, executors
+from .. import diversity, executors, paths
 from ..data import Prepared, prepare
 from ..experiments import RunResult, run, run_many
 from ..features import SmallCNN, accuracy, cached_classifier, classifier_payload, extract_features
 from ..generate import PriorSpec, cached_prior, prior_loss, sample, tokenize
-from .arms import ARMS
-from .claims import Claim
+from .arms import ARMS, Arm, arm
+from .claims import Claim, claims_table
 from .context import Context
 from .core import Case
-from .fixes import TIMING_ARMS, run_spec
+from .fixes import run_spec
+from .prose import Facts, claim_facts, facts, join
+from .settings import CIFAR10
 
-__all__ = ["TOKENIZER_ARMS", "GRID_SAMPLES", "prior_spec", "FeatureNet", "feature_net", "Generation", "generate",
-           "results", "reference", "claims"]
+__all__ = ["TOKENIZER_ARMS", "BASELINE", "DEFERRED_ARMS", "GRID_SAMPLES", "PIXEL", "FRECHET", "VENDI", "RECALL",
+           "SAMPLES", "RECONSTRUCTIONS", "UNIGRAM", "IMAGE_SETS", "CONTROL_MEASURES", "PRIOR_NLL", "UNIGRAM_NLL",
+           "column", "prior_spec", "FeatureNet", "feature_net", "Generation", "generate", "results", "reference",
+           "claims", "Study", "study", "setting", "source", "write_results", "means_table", "controls_long",
+           "nll_by_tc", "controls_table", "feature_facts", "results_facts", "controls_facts", "quality_facts",
+           "intervals_facts", "CLAIMS"]
 
+#: the paper's early-quantization baseline, against which every deferred tokenizer is compared
+BASELINE: Arm = ARMS["early_kmeans"]
 #: the tokenizers compared: early quantization (the baseline) and deferral at T_c = 10 %, 33 %, 50 %
-TOKENIZER_ARMS = ("early_kmeans", "deferred_10", "deferred", "deferred_50")
+TOKENIZER_ARMS: tuple[Arm, ...] = (BASELINE, ARMS["deferred_10"], ARMS["deferred"], ARMS["deferred_50"])
+#: the deferred tokenizers (their ids: the ``arm`` column of the results table)
+DEFERRED_ARMS: tuple[str, ...] = tuple(a.id for a in TOKENIZER_ARMS if a.family == "deferred")
 #: samples per tokenizer kept for the figure of samples
 GRID_SAMPLES = 32
 #: the generator's own seed for sampling (the prior's weights take the tokenizer's seed)
@@ -40,6 +57,25 @@ SAMPLE_SEED = 0
 #: what the pipeline measures, in its cache payload: bump when :func:`generate` computes other measures or
 #: controls (2: controls, held-out NLL, RBF Vendi; distinct-map fraction dropped), so no stale row is served
 PIPELINE_VERSION = 2
+
+# The image measures (columns of the results table) and the image sets they are taken on. One definition: the
+# pipeline names its columns with :func:`column`, and the tables and figures find them with it.
+PIXEL, FRECHET, VENDI, RECALL = "pixel distance", "Frechet distance (small CNN)", "Vendi score (RBF)", "recall"
+#: the prior's samples and the two controls through the same tokenizer
+SAMPLES, RECONSTRUCTIONS, UNIGRAM = "prior samples", "reconstructions of held-out images", "unigram samples"
+#: each image set's suffix of the measure's column name
+IMAGE_SETS = {SAMPLES: "", RECONSTRUCTIONS: " · reconstructions", UNIGRAM: " · unigram"}
+#: the image measures the controls compare
+CONTROL_MEASURES = (PIXEL, VENDI, RECALL, FRECHET)
+#: each prior's and the unigram model's negative log-likelihood of the held-out images' token maps
+PRIOR_NLL, UNIGRAM_NLL = "prior held-out NLL (nats/token)", "unigram held-out NLL (nats/token)"
+
+
+def column(measure: str, image_set: str = SAMPLES) -> str:
+    """The results column of an image ``measure`` taken on ``image_set`` (one of IMAGE_SETS)."""
+    if image_set not in IMAGE_SETS:
+        raise ValueError(f"unknown image set {image_set!r}; choose one of {list(IMAGE_SETS)}")
+    return measure + IMAGE_SETS[image_set]
 
 
 def prior_spec(ctx: Context) -> PriorSpec:
@@ -70,11 +106,11 @@ class FeatureNet:
         """Diversity and closeness to the held-out images of a set of images in [-1, 1]."""
         feats = extract_features(self.model, images)
         pr = diversity.precision_recall(self.real_features, feats, k=3)
-        return {"pixel distance": diversity.mean_pairwise_pixel_distance(images),
-                "Frechet distance (small CNN)": diversity.frechet_distance(self.real_features, feats),
-                "precision": pr["precision"], "recall": pr["recall"],
-                "Vendi score (RBF)": diversity.vendi_score(diversity.standardize(feats, self.real_features),
-                                                           kernel="rbf", bandwidth=self.bandwidth)}
+        return {PIXEL: diversity.mean_pairwise_pixel_distance(images),
+                FRECHET: diversity.frechet_distance(self.real_features, feats),
+                "precision": pr["precision"], RECALL: pr["recall"],
+                VENDI: diversity.vendi_score(diversity.standardize(feats, self.real_features),
+                                             kernel="rbf", bandwidth=self.bandwidth)}
 
 
 def feature_net(ctx: Context) -> FeatureNet:
@@ -88,7 +124,7 @@ def feature_net(ctx: Context) -> FeatureNet:
 
 
 def _data(ctx: Context) -> Prepared:
-    return prepare(run_spec("CIFAR-10", "early_kmeans", 0, ctx).data)
+    return prepare(run_spec(CIFAR10, BASELINE, 0, ctx).data)
 
 
 @dataclass
@@ -109,11 +145,12 @@ def _payload(tokenizer: RunResult, features: FeatureNet, ctx: Context, temperatu
             "pipeline": PIPELINE_VERSION}
 
 
-def generate(tokenizer: RunResult, arm_id: str, features: FeatureNet, ctx: Context, temperature: float = 1.0,
+def generate(tokenizer: RunResult, which: Arm | str, features: FeatureNet, ctx: Context, temperature: float = 1.0,
              top_k: int | None = None) -> Generation:
-    """The whole pipeline for one tokenizer, cached: tokenize the training and held-out images, train a
-    prior on the training tokens (seed: the tokenizer's), sample ``generated_samples`` token maps, decode
-    them, and measure tokens, pixels and features against the held-out images."""
+    """The whole pipeline for one tokenizer (of the arm ``which``: an :class:`Arm` or its id), cached: tokenize
+    the training and held-out images, train a prior on the training tokens (seed: the tokenizer's), sample
+    ``generated_samples`` token maps, decode them, and measure tokens, pixels and features against the held-out
+    images."""
     s = ctx.scale
     spec = prior_spec(ctx)
     payload = _payload(tokenizer, features, ctx, temperature, top_k)
@@ -145,20 +182,20 @@ def generate(tokenizer: RunResult, arm_id: str, features: FeatureNet, ctx: Conte
             "tokenizer recon MSE": tokenizer.final["recon_mse"],
             "tokenizer perplexity": tokenizer.final["perplexity"],
             "prior final loss (nats/token)": float(history["train_loss"].iloc[-1]),
-            "prior held-out NLL (nats/token)": prior_loss(prior, real_tokens),
-            "unigram held-out NLL (nats/token)": float(-unigram.log()[real_tokens.flatten()].mean()),
+            PRIOR_NLL: prior_loss(prior, real_tokens),
+            UNIGRAM_NLL: float(-unigram.log()[real_tokens.flatten()].mean()),
             "token entropy": token_stats["token_entropy"], "real token entropy": real_token_stats["token_entropy"],
             "distinct codes / sample": token_stats["distinct_codes_per_sample"],
             "real distinct codes / sample": real_token_stats["distinct_codes_per_sample"],
-            **features.measures(generated),
-            **{f"{k} · reconstructions": v for k, v in features.measures(reconstructed).items()},
-            **{f"{k} · unigram": v for k, v in features.measures(unigram_images).items()},
+            **{column(k, SAMPLES): v for k, v in features.measures(generated).items()},
+            **{column(k, RECONSTRUCTIONS): v for k, v in features.measures(reconstructed).items()},
+            **{column(k, UNIGRAM): v for k, v in features.measures(unigram_images).items()},
         }
         return {"row": row, "grid": generated[:GRID_SAMPLES].clone()}
 
     stored, hit = store.cached("generation", payload, compute)
-    a = ARMS[arm_id]
-    row = {"tokenizer": a.label, "arm": arm_id, "T_c %": TIMING_ARMS[arm_id], "seed": tokenizer.spec.seed,
+    a = which if isinstance(which, Arm) else arm(which)
+    row = {"tokenizer": a.label, "arm": a.id, "T_c %": a.t_c_percent, "seed": tokenizer.spec.seed,
            **stored["row"]}
     return Generation(row, stored["grid"], hit)
 
@@ -171,10 +208,11 @@ def results(features: FeatureNet, ctx: Context, temperature: float = 1.0, top_k:
     Tokenizers and pipelines not in the cache are computed on ``executor`` (as in
     :func:`vqlib.experiments.run_many`; by default one process per core)."""
     s = ctx.scale
-    jobs = [(arm_id, seed) for arm_id in TOKENIZER_ARMS for seed in range(s.image_sweep_seeds)]
-    tokenizers = run_many([run_spec("CIFAR-10", arm_id, seed, ctx) for arm_id, seed in jobs],
-                          desc="tokenizers", executor=executor)
-    todo = [(t.spec, arm_id, ctx, temperature, top_k) for (arm_id, _), t in zip(jobs, tokenizers)
+    jobs = [(a, seed) for a in TOKENIZER_ARMS for seed in range(s.image_sweep_seeds)]
+    tokenizers = run_many([run_spec(CIFAR10, a, seed, ctx) for a, seed in jobs], desc="tokenizers",
+                          executor=executor)
+    # a worker gets the arm's id (an Arm holds its spec function, which does not pickle)
+    todo = [(t.spec, a.id, ctx, temperature, top_k) for (a, _), t in zip(jobs, tokenizers)
             if not store.has("generation", _payload(t, features, ctx, temperature, top_k))]
     if len(todo) > 1 or (todo and executor is not None):
         pool = executor or executors.default_executor()
@@ -186,11 +224,11 @@ def results(features: FeatureNet, ctx: Context, temperature: float = 1.0, top_k:
                 if executor is None:
                     pool.shutdown(cancel_futures=True)
     rows, grids = [], {}
-    for (arm_id, seed), tokenizer in zip(jobs, tokenizers):
-        generation = generate(tokenizer, arm_id, features, ctx, temperature, top_k)
+    for (a, seed), tokenizer in zip(jobs, tokenizers):
+        generation = generate(tokenizer, a, features, ctx, temperature, top_k)
         rows.append(generation.row)
         if seed == 0:
-            grids[ARMS[arm_id].label] = generation.grid
+            grids[a.label] = generation.grid
     return pd.DataFrame(rows), grids
 
 
@@ -203,34 +241,34 @@ def _generate_job(job) -> None:
 def reference(features: FeatureNet, ctx: Context) -> dict[str, float]:
     """The same diversity measures on as many real held-out images as there are samples per prior."""
     n = ctx.scale.generated_samples
-    return {"pixel distance": diversity.mean_pairwise_pixel_distance(features.real[:n]),
-            "Vendi score (RBF)": diversity.vendi_score(
+    return {PIXEL: diversity.mean_pairwise_pixel_distance(features.real[:n]),
+            VENDI: diversity.vendi_score(
                 diversity.standardize(features.real_features[:n], features.real_features), kernel="rbf",
                 bandwidth=features.bandwidth)}
+
+
+#: notebook 04's claims: (key, measure, the paper's direction, whether the paper states it), in table order; the
+#: paper reports pixel distance, gFID and rFID, the other measures follow from its argument only
+CLAIMS = (("pixel", PIXEL, "higher", True), ("token_entropy", "token entropy", "higher", False),
+          ("vendi", VENDI, "higher", False), ("recall", RECALL, "higher", False),
+          ("frechet", FRECHET, "lower", True), ("recon", "tokenizer recon MSE", "lower", True))
 
 
 def claims(table: pd.DataFrame) -> list[Claim]:
     """Deferred tokenizers (per seed, the mean over T_c) against the early one: more diverse samples (pixel
     distance, token entropy, Vendi score, recall), closer to real images (Fréchet distance) and better
-    reconstructions."""
-    early = table[table.arm == "early_kmeans"].sort_values("seed")
-    deferred = table[table.arm != "early_kmeans"].groupby("seed").mean(numeric_only=True).sort_index()
-    out = []
-    # the paper reports pixel distance, gFID and rFID; the other measures follow from its argument only
-    for metric, paper, stated in (("pixel distance", "higher", True), ("token entropy", "higher", False),
-                                  ("Vendi score (RBF)", "higher", False), ("recall", "higher", False),
-                                  ("Frechet distance (small CNN)", "lower", True),
-                                  ("tokenizer recon MSE", "lower", True)):
-        out.append(Claim(f"{metric}: deferred (mean over T_c) vs early", paper, deferred[metric].tolist(),
-                         early[metric].tolist(), stated))
-    return out
+    reconstructions. Keys (for the prose): pixel, token_entropy, vendi, recall, frechet, recon."""
+    early = table[table.arm == BASELINE.id].sort_values("seed")
+    deferred = table[table.arm.isin(DEFERRED_ARMS)].groupby("seed").mean(numeric_only=True).sort_index()
+    return [Claim(f"{metric}: deferred (mean over T_c) vs early", paper, deferred[metric].tolist(),
+                  early[metric].tolist(), stated, key=key) for key, metric, paper, stated in CLAIMS]
 
 
 def tokenizer_cases(ctx: Context) -> list[Case]:
     """The tokenizers compared (notebook 03's CIFAR-10 runs): every arm of TOKENIZER_ARMS, the sweep seeds
     (labels: arm, arm_label)."""
-    return [Case(run_spec("CIFAR-10", arm_id, seed, ctx), {"arm": arm_id, "arm_label": ARMS[arm_id].label})
-            for arm_id in TOKENIZER_ARMS for seed in range(ctx.scale.image_sweep_seeds)]
+    return [Case(run_spec(CIFAR10, a, seed, ctx), {"arm": a.id, "arm_label": a.label})
+            for a in TOKENIZER_ARMS for seed in range(ctx.scale.image_sweep_seeds)]
 
 
 def case_lists(ctx: Context) -> dict[str, list[Case]]:
@@ -242,3 +280,212 @@ def study_claims(ctx: Context, temperature: float = 1.0, top_k: int | None = Non
     """Notebook 04's claims from its (cached) tokenizers, priors and samples."""
     table, _ = results(feature_net(ctx), ctx, temperature, top_k)
     return claims(table)
+
+
+# ---- What notebook 04 shows: the study's results, its tables and the numbers its prose states ----------------
+
+@dataclass
+class Study:
+    """Notebook 04's results at one setting: the results table (one row per tokenizer and seed), the first
+    samples of each tokenizer's seed-0 prior (by tokenizer label), the feature network, the real held-out images'
+    measures, the sampler's settings and where the table was written."""
+
+    table: pd.DataFrame
+    grids: dict[str, torch.Tensor]
+    features: FeatureNet
+    reference: dict[str, float]
+    ctx: Context
+    temperature: float
+    top_k: int | None
+    csv: Path
+
+    @property
+    def seeds(self) -> list[int]:
+        """The tokenizer seeds in the table."""
+        return sorted(int(seed) for seed in self.table["seed"].unique())
+
+
+def study(features: FeatureNet, ctx: Context, temperature: float = 1.0, top_k: int | None = None,
+          executor=None) -> Study:
+    """:func:`results` (from the cache where it can) with the real images' :func:`reference`; writes the results
+    table to ``figures/04_results.csv`` (:func:`write_results`)."""
+    table, grids = results(features, ctx, temperature, top_k, executor)
+    return Study(table, grids, features, reference(features, ctx), ctx, temperature, top_k,
+                 write_results(table, ctx))
+
+
+def write_results(table: pd.DataFrame, ctx: Context) -> Path:
+    """The results table, rounded to 5 decimals, as ``04_results.csv`` in the scale's figures folder."""
+    path = paths.figures_dir(ctx.name) / "04_results.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.round(5).to_csv(path, index=False)
+    return path
+
+
+def source(ctx: Context) -> str:
+    """Where the CIFAR-10 images come from, in a few words (the figures' provenance)."""
+    return _data(ctx).source.split(",")[0]
+
+
+def setting(ctx: Context) -> str:
+    """The notebook's setting in two lines: the CIFAR-10 source and, at this scale, the tokenizers, seeds, prior
+    and samples."""
+    s = ctx.scale
+    return (f"CIFAR-10 source: {paths.relative_text(_data(ctx).source)}\n"
+            f"scale {s.name}: tokenizers {[a.label for a in TOKENIZER_ARMS]}, "
+            f"seeds {list(range(s.image_sweep_seeds))}; prior {s.prior_steps} steps (dim {s.prior_dim}, depth "
+            f"{s.prior_depth}); {s.generated_samples} samples each")
+
+
+def means_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Every measure per tokenizer, the mean over seeds (rounded to 3 decimals), tokenizers as columns."""
+    return table.groupby("tokenizer", sort=False).mean(numeric_only=True).drop(columns="seed").round(3).T
+
+
+def controls_long(table: pd.DataFrame) -> pd.DataFrame:
+    """The control measures in long form: T_c %, seed, ``source`` (the image set of IMAGE_SETS) and one column per
+    measure of CONTROL_MEASURES."""
+    return pd.concat([table[["T_c %", "seed"]].assign(source=image_set,
+                                                      **{m: table[column(m, image_set)] for m in CONTROL_MEASURES})
+                      for image_set in IMAGE_SETS])
+
+
+def nll_by_tc(table: pd.DataFrame) -> pd.DataFrame:
+    """The priors' and the unigram model's held-out NLL per T_c, the mean over seeds."""
+    return table.groupby("T_c %")[[PRIOR_NLL, UNIGRAM_NLL]].mean()
+
+
+def controls_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per tokenizer (mean over seeds, 3 decimals): both held-out NLLs and every control measure on every image
+    set."""
+    columns = [PRIOR_NLL, UNIGRAM_NLL] + [column(m, image_set) for m in CONTROL_MEASURES for image_set in IMAGE_SETS]
+    return table.groupby("tokenizer", sort=False)[columns].mean().round(3).T
+
+
+# The facts the prose states (vqlib.studies.prose.say). Every comparison is deferral against the baseline: the
+# means over seeds of each tokenizer, the deferred ones as a list (one per T_c, a ``range`` in the templates).
+
+def _means(table: pd.DataFrame) -> pd.DataFrame:
+    return table.groupby("arm", sort=False).mean(numeric_only=True)
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else math.nan
+
+
+def _low_high(values) -> dict:
+    values = list(values)
+    return {"low": min(values), "high": max(values)}
+
+
+def _against(table: pd.DataFrame, col: str) -> dict:
+    """``col`` for the baseline and each deferred tokenizer (means over seeds) and the deferred ones' change
+    against the baseline in % (low, high)."""
+    means = _means(table)[col]
+    base = float(means[BASELINE.id])
+    deferred = [float(means[a]) for a in DEFERRED_ARMS if a in means.index]
+    return {"baseline": base, "deferred": deferred,
+            "gain": _low_high(100 * (_ratio(d, base) - 1) for d in deferred)}
+
+
+def _seeds_lower(table: pd.DataFrame, col: str) -> str:
+    """'on every seed' when every deferred tokenizer's ``col`` is below the baseline's of the same seed, else on
+    how many seeds it is."""
+    wide = table.pivot(index="seed", columns="arm", values=col)
+    deferred = [a for a in DEFERRED_ARMS if a in wide.columns]
+    lower = int(wide[deferred].lt(wide[BASELINE.id], axis=0).all(axis=1).sum())
+    return "on every seed" if lower == len(wide) else f"on {lower} of {len(wide)} seeds"
+
+
+def feature_facts(features: FeatureNet) -> Facts:
+    """The feature classifier: its training steps, its test accuracy and the held-out images it is tested on."""
+    return facts(steps=features.steps, accuracy=features.accuracy, images=len(features.real))
+
+
+def results_facts(result: Study) -> Facts:
+    """Where the results table went, and the diversity of the real held-out images (pixel distance, RBF Vendi
+    score and the kernel's bandwidth)."""
+    return facts(csv=result.csv.relative_to(paths.repo_root()) if result.csv.is_relative_to(paths.repo_root())
+                 else result.csv, pixel=result.reference[PIXEL], vendi=result.reference[VENDI],
+                 bandwidth=result.features.bandwidth)
+
+
+def controls_facts(result: Study) -> Facts:
+    """The controls section: held-out NLL of priors and unigram models (``nll``), the reconstructions' measures
+    (``ceiling``), the samples' and the unigram samples' (``samples``, ``unigram``), each as :func:`_against`,
+    whether every prior beats its unigram model (``beat``), on how many seeds deferral's samples are closer to
+    real images (``frechet_seeds``), and the recall of samples and reconstructions per tokenizer, in %."""
+    table = result.table
+    prior, unigram = _against(table, PRIOR_NLL), _against(table, UNIGRAM_NLL)
+    beats = bool((table[PRIOR_NLL] < table[UNIGRAM_NLL]).all())
+    means = _means(table)
+    return facts(
+        scale=result.ctx.name,
+        beat="beat" if beats else "do not all beat",
+        nll={"baseline": {"prior": prior["baseline"], "unigram": unigram["baseline"],
+                          "gap": unigram["baseline"] - prior["baseline"]},
+             "deferred": {"prior": prior["deferred"], "unigram": unigram["deferred"],
+                          "gap": [u - p for u, p in zip(unigram["deferred"], prior["deferred"])]}},
+        **{name: {key: _against(table, column(measure, image_set)) for key, measure in
+                  (("pixel", PIXEL), ("vendi", VENDI), ("recall", RECALL), ("frechet", FRECHET))}
+           for name, image_set in (("samples", SAMPLES), ("ceiling", RECONSTRUCTIONS), ("unigram", UNIGRAM))},
+        frechet_seeds=_seeds_lower(table, FRECHET),
+        recall={"samples": (100 * means[RECALL]).tolist(),
+                "reconstructions": (100 * means[column(RECALL, RECONSTRUCTIONS)]).tolist()})
+
+
+#: how a claim's interval lies against the equality band, by its verdict (a "higher" or "lower" claim)
+_BAND = {"agrees": "lies beyond", "inconclusive": "reaches the edge of", "disagrees": "does not reach beyond"}
+
+
+def quality_facts(result: Study) -> Facts:
+    """The section on quality against diversity: token statistics of real token maps and samples, the priors'
+    losses, the image measures of the samples (:func:`_against`), the widest spread of pixel distance between the
+    seeds of one tokenizer, recall per run (%), reconstruction errors, the setting (prior, samples, seeds,
+    feature classifier) and the claims (``claims``, by key, with ``gain``: the effect in %, ``lowest`` and
+    ``highest``: the interval's ends in %, ``band``: how the interval lies against the equality band)."""
+    table, s = result.table, result.ctx.scale
+    spreads = table.groupby("arm", sort=False)[PIXEL].agg(["min", "max"])
+    widest = (spreads["max"] / spreads["min"]).idxmax()
+    rows = claims(table)
+    verdicts = claim_facts(rows)
+    for row in verdicts.values():
+        ratio = row.kind == "ratio"
+        row["gain"] = 100 * (row.effect - 1) if ratio else math.nan
+        row["lowest"] = 100 * (row.low - 1) if ratio else math.nan  # the interval's ends in %
+        row["highest"] = 100 * (row.high - 1) if ratio else math.nan
+        row["band"] = _BAND[row.verdict]
+    return facts(
+        scale=result.ctx.name,
+        codes=_against(table, "real distinct codes / sample"),
+        entropy={"samples": _against(table, "token entropy"), "real": _against(table, "real token entropy")},
+        loss=_against(table, "prior final loss (nats/token)"),
+        pixel=_against(table, PIXEL), vendi=_against(table, VENDI), frechet=_against(table, FRECHET),
+        recon=_against(table, "tokenizer recon MSE"),
+        pixel_clearly="clearly" if verdicts["pixel"].verdict == "agrees" else "*not* clearly",
+        frechet_seeds=_seeds_lower(table, FRECHET),
+        spread={"percent": 100 * (spreads.loc[widest, "max"] / spreads.loc[widest, "min"] - 1),
+                "low": spreads.loc[widest, "min"], "high": spreads.loc[widest, "max"],
+                "tokenizer": "baseline" if widest == BASELINE.id else ARMS[widest].label},
+        recall_runs=(100 * table[RECALL]).tolist(),
+        real_vendi=result.reference[VENDI],
+        prior_steps=s.prior_steps, prior_depth=s.prior_depth, samples=s.generated_samples,
+        seeds=len(result.seeds), accuracy=result.features.accuracy,
+        claims=verdicts)
+
+
+def intervals_facts(rows: list[Claim]) -> Facts:
+    """How the claims table's intervals were made: values per side (``n``: one number when every row has the
+    same, else the list) and what the intervals are (``interval``, in words)."""
+    counts = sorted({len(c.first) for c in rows} | {len(c.second) for c in rows})
+    kinds = list(dict.fromkeys(claims_table(rows)["interval"]))
+    words = []
+    for kind in kinds:
+        if kind == "point":
+            words.append("a point (one value per side)")
+        elif kind.startswith("min-max of "):
+            count = kind.split()[2]
+            words.append(f"the min-max of {count} {'paired effects' if kind.endswith('pairs') else 'comparisons'}")
+        else:
+            words.append(f"a {kind} interval over seeds")
+    return facts(n=counts[0] if len(counts) == 1 else counts, interval=join(words, "or"))

@@ -15,8 +15,11 @@ formatted with Python's format specification, extended for prose:
 - ``{x:.2f}`` as usual; ``{x:,}`` for thousands separators;
 - ``{x:%.0}``: a percentage with a space and 0 decimals ("84 %"; ``%.1`` for one decimal);
 - a list or tuple is formatted element by element and joined as a sentence lists things: "17, 8 and 10";
-  ``{x:range .2f}`` gives its minimum and maximum as a range instead ("0.12–0.15", or one value when equal);
-- ``{x:times .1f}`` a ratio as a multiple ("4.5×").
+  ``{x:range .2f}`` gives its minimum and maximum as a range instead ("0.12–0.15", or one value when equal;
+  ``{x:range %.0}``: "9–10 %");
+- ``{x:times .1f}`` a ratio as a multiple ("4.5×");
+- ``{x:chain .1f}`` a sequence as a chain of arrows ("5.5 → 7.7 → 9.2");
+- a missing value (NaN, or a range of none) reads "n/a", whatever its format.
 
 Verdict words come from the claims rows (:func:`claim_facts`), never typed: a template says
 ``{claims.coverage.verdict}``, and a change of the runs changes the word.
@@ -72,20 +75,28 @@ class _ProseFormatter(string.Formatter):
 
     def format_field(self, value: Any, spec: str) -> str:
         if spec.startswith("range"):
-            values = [float(v) for v in value]
+            values = [float(v) for v in value if not math.isnan(float(v))]
+            if not values:
+                return "n/a"
             low, high = min(values), max(values)
             inner = spec[len("range"):].strip()
+            if inner.startswith("%"):  # one unit for the range: "9–10 %"
+                decimals = int(inner[2:]) if inner.startswith("%.") else 0
+                a, b = (f"{100 * v:.{decimals}f}" for v in (low, high))
+                return f"{a} %" if a == b else f"{a}–{b} %"
             a, b = self.format_field(low, inner), self.format_field(high, inner)
             return a if a == b else f"{a}–{b}"
+        if spec.startswith("chain"):
+            return " → ".join(self.format_field(v, spec[len("chain"):].strip()) for v in value)
         if isinstance(value, (list, tuple)):
             return join(self.format_field(v, spec) for v in value)
+        if isinstance(value, float) and math.isnan(value):
+            return "n/a"
         if spec.startswith("times"):
             return f"{self.format_field(value, spec[len('times'):].strip())}×"
         if spec.startswith("%"):
             decimals = int(spec[2:]) if spec.startswith("%.") else 0
             return f"{100 * float(value):.{decimals}f} %"
-        if isinstance(value, float) and math.isnan(value):
-            return "n/a"
         return super().format_field(value, spec)
 
 
@@ -98,13 +109,12 @@ def render(template: str, values: Mapping) -> str:
     return _FORMATTER.vformat(text, (), values if isinstance(values, Facts) else facts(values))
 
 
-def say(values: Mapping, template: str):
-    """Display ``template`` filled from ``values`` as Markdown (in a notebook; returns the Markdown object)."""
+def say(values: Mapping, template: str) -> None:
+    """Display ``template`` filled from ``values`` as Markdown (in a notebook). Returns nothing, so that a cell
+    ending in ``say(...)`` shows the prose once (a returned object would be shown a second time)."""
     from IPython.display import Markdown, display
 
-    markdown = Markdown(render(template, values))
-    display(markdown)
-    return markdown
+    display(Markdown(render(template, values)))
 
 
 def claim_facts(claims: Iterable[Claim]) -> Facts:

@@ -13,7 +13,7 @@ from .claims import claims_table
 from .context import Context
 from .registry import NOTEBOOKS
 
-__all__ = ["all_claims"]
+__all__ = ["all_claims", "verdict_counts"]
 
 
 def all_claims(ctx: Context, **options) -> pd.DataFrame:
@@ -24,3 +24,9 @@ def all_claims(ctx: Context, **options) -> pd.DataFrame:
         if entry.has_claims:
             tables.append(claims_table(entry.study_claims(ctx, **options)).assign(notebook=entry.short))
     return pd.concat(tables, ignore_index=True)
+
+
+def verdict_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """How many claims of each notebook agree, are inconclusive or disagree: one row per notebook (in the table's
+    order), one column per verdict that occurs."""
+    return table.groupby("notebook", sort=False)["verdict"].value_counts().unstack(fill_value=0)
