@@ -17,7 +17,7 @@ A notebook cell is: take the study's cases at this scale -> :func:`run_cases` ->
 """
 
 from . import diagnosis, fixes, generation, mixture, real_images, registry, settings, summary, views
-from .arms import ARMS, INITIALIZATION_ARMS, Arm, arm, colors
+from .arms import ARMS, BASELINE, DEFERRED, INITIALIZATION_ARMS, Arm, arm, colors
 from .claims import EQUAL_TOLERANCE, Claim, claims_table
 from .context import Context, context
 from .core import Case, Runs, arm_case, run_cases
@@ -25,8 +25,6 @@ from .notebook import begin
 from .prose import say
 from .settings import CIFAR10, IMAGENET, MIXTURE
 
-#: the protocol's two main arms: the paper's early-quantization baseline and deferred quantization
-BASELINE, DEFERRED = ARMS["early_kmeans"], ARMS["deferred"]
 #: the colour of every arm, by id and by label
 COLORS = colors()
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 from ..experiments import RunSpec
 
-__all__ = ["Arm", "ARMS", "arm", "colors", "DEFER_FRACTION", "DEAD_CODE_THRESHOLD", "INITIALIZATION_ARMS"]
+__all__ = ["Arm", "ARMS", "BASELINE", "DEFERRED", "arm", "colors", "DEFER_FRACTION", "DEAD_CODE_THRESHOLD",
+           "INITIALIZATION_ARMS"]
 
 #: T_c as a fraction of the step budget for the ``deferred`` arm (the protocol's choice, before any result)
 DEFER_FRACTION = 1 / 3
@@ -140,6 +141,8 @@ _ARM_LIST = [
 
 #: every arm by id, in the order tables list them
 ARMS: dict[str, Arm] = {a.id: a for a in _ARM_LIST}
+#: the protocol's two main arms: the paper's early-quantization baseline and deferred quantization
+BASELINE, DEFERRED = ARMS["early_kmeans"], ARMS["deferred"]
 #: the four arms of the initialization studies (notebooks 01 and 02)
 INITIALIZATION_ARMS = ("early_kmeans", "early_normal", "early_uniform", "deferred")
 

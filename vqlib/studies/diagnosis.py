@@ -25,7 +25,7 @@ from ..data import ImageSpec, prepare
 from ..diagnose import CODE_SCALE_MAX, EMBEDDING_COMPONENTS_FRACTION_MAX, SHRINKAGE_MIN, Report, diagnose
 from ..experiments import RunResult, RunSpec
 from . import mixture, prose, settings
-from .arms import ARMS, Arm
+from .arms import ARMS, BASELINE, DEFERRED, Arm
 from .context import Context
 from .core import Case, Runs
 from .fixes import run_spec
@@ -39,7 +39,7 @@ __all__ = ["PEER_RUNS", "TOKENIZERS", "peer_cases", "tokenizer_cases", "tokenize
 PEER_RUNS = (("random", "VectorQuantize, random codebook (its README)", "05_vqtorch_random"),
              ("kmeans", "VectorQuantize, kmeans_init=True", "05_vqtorch_kmeans"),
              ("deferred", "VectorQuantize, deferred (vqlib's schedule)", "05_vqtorch_deferred"))
-BASELINE, DEFERRED, VQTORCH = ARMS["early_kmeans"], ARMS["deferred"], ARMS["vqtorch"]
+VQTORCH = ARMS["vqtorch"]
 #: the CIFAR-10 tokenizers of notebooks 02-03 (seed 0): (arm, file name of its one-page report); the baseline,
 #: deferred, and vector-quantize-pytorch with its k-means and dead-code expiry
 TOKENIZERS = ((BASELINE, "05_cifar_baseline"), (DEFERRED, "05_cifar_deferred"), (VQTORCH, "05_cifar_vqtorch"))

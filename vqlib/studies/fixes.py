@@ -19,7 +19,7 @@ from .. import paths
 from ..data import prepare
 from ..experiments import RunSpec
 from . import prose, settings
-from .arms import Arm, arm
+from .arms import BASELINE, DEFERRED, Arm, arm
 from .claims import Claim, claims_table, direction
 from .context import Context
 from .core import Case, Runs, arm_case
@@ -34,7 +34,6 @@ __all__ = ["DATASETS", "FIX_ARMS", "MAIN_ARMS", "TIMING", "TIMING_ARMS", "CAPACI
 DATASETS = (MIXTURE, CIFAR10)
 
 # Every arm of the comparison, named once here; everything below passes the Arm objects.
-BASELINE, DEFERRED = arm("early_kmeans"), arm("deferred")
 EARLY_NORMAL, EARLY_NORMAL_EMA = arm("early_normal"), arm("early_normal_ema")
 DEFERRED_05, DEFERRED_10, DEFERRED_25, DEFERRED_50 = (arm(f"deferred_{pct:02d}") for pct in (5, 10, 25, 50))
 NORMAL_AT_SWITCH, SAMPLE_AT_SWITCH = arm("deferred_normal_init"), arm("deferred_sample_init")

@@ -29,7 +29,7 @@ from ..data import Prepared, prepare
 from ..experiments import RunResult, run, run_many
 from ..features import SmallCNN, accuracy, cached_classifier, classifier_payload, extract_features
 from ..generate import PriorSpec, cached_prior, prior_loss, sample, tokenize
-from .arms import ARMS, Arm, arm
+from .arms import ARMS, BASELINE, DEFERRED, Arm, arm
 from .claims import Claim, claims_table
 from .context import Context
 from .core import Case
@@ -44,10 +44,8 @@ __all__ = ["TOKENIZER_ARMS", "BASELINE", "DEFERRED_ARMS", "GRID_SAMPLES", "PIXEL
            "nll_by_tc", "controls_table", "feature_facts", "results_facts", "controls_facts", "quality_facts",
            "intervals_facts", "CLAIMS"]
 
-#: the paper's early-quantization baseline, against which every deferred tokenizer is compared
-BASELINE: Arm = ARMS["early_kmeans"]
 #: the tokenizers compared: early quantization (the baseline) and deferral at T_c = 10 %, 33 %, 50 %
-TOKENIZER_ARMS: tuple[Arm, ...] = (BASELINE, ARMS["deferred_10"], ARMS["deferred"], ARMS["deferred_50"])
+TOKENIZER_ARMS: tuple[Arm, ...] = (BASELINE, ARMS["deferred_10"], DEFERRED, ARMS["deferred_50"])
 #: the deferred tokenizers (their ids: the ``arm`` column of the results table)
 DEFERRED_ARMS: tuple[str, ...] = tuple(a.id for a in TOKENIZER_ARMS if a.family == "deferred")
 #: samples per tokenizer kept for the figure of samples

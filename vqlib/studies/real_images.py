@@ -27,7 +27,7 @@ from ..data import Prepared, prepare
 from ..experiments import ModelSpec, RunSpec
 from ..images import DataSourceError
 from . import settings, views
-from .arms import ARMS, INITIALIZATION_ARMS
+from .arms import ARMS, BASELINE, DEFERRED, INITIALIZATION_ARMS
 from .claims import EQUAL_TOLERANCE, Claim
 from .claims import verdict as claim_row
 from .context import Context
@@ -42,7 +42,6 @@ __all__ = ["Dataset", "datasets", "dataset_specs", "arm_cases", "codebook_size_c
            "capacity_claims", "claims", "usage_facts", "histogram_facts", "size_facts", "capacity_facts",
            "tsne_facts", "shrinkage_facts", "verdict_facts", "case_lists", "study_claims"]
 
-BASELINE, DEFERRED = ARMS["early_kmeans"], ARMS["deferred"]
 #: (knob, value, model change) of the CIFAR-10 capacity sweep
 CAPACITY_KNOBS = (*(("channels", c, {"channels": c}) for c in (16, 32, 64)),
                   *(("res blocks", b, {"num_res_blocks": b}) for b in (0, 1, 2)))

@@ -20,7 +20,7 @@ from ... import metrics
 from ...data import prepare
 from ...experiments import ModelSpec, RunResult
 from .. import settings, views
-from ..arms import ARMS, INITIALIZATION_ARMS
+from ..arms import ARMS, BASELINE, DEFERRED, INITIALIZATION_ARMS
 from ..claims import Claim
 from ..context import Context
 from ..core import Case, Runs, arm_case
@@ -52,7 +52,6 @@ CODEBOOK_SIZES = (5, 10, 20, 40, 80, 160)
 #: the headline comparisons' seeds before they became ``Scale.seeds`` (the prose reports what changed since)
 EARLIER_SEEDS = 3
 
-BASELINE, DEFERRED = ARMS["early_kmeans"], ARMS["deferred"]
 
 
 def seeds(ctx: Context) -> list[int]:
