@@ -47,22 +47,35 @@ help: ## list the targets
 	@echo "  VQLIB_NATIVE_ARITHMETIC=1   compute with every instruction set the CPU has (faster on AVX-512; the"
 	@echo "                              committed figures are AVX2 arithmetic, see README 'Reproducibility')"
 
-setup: $(VENV)/.installed ## create .venv once from requirements.lock (every version pinned, hashes checked)
+setup: $(VENV)/.installed $(VENV)/.on-path ## create .venv once from requirements.lock (every version pinned, hashes checked)
 
 # requirements.lock pins every package with its hashes for Linux x86-64 and CPython 3.11 (`make lock`
 # refreshes it from pyproject.toml's ranges). torch is the CPU build: PyPI's Linux torch is a multi-gigabyte
 # CUDA build, so it comes from PyTorch's CPU index (TORCH_INDEX), or from a local wheel folder pip is set up with.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 $(VENV)/.installed: pyproject.toml requirements.lock
+	@echo "== make setup: a virtual environment in $(VENV) with exactly the versions of requirements.lock (about a minute)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
+	@echo "   1/4 pip"
+	@$(PY) -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
 	@# torch first, with its locked hash, from the CPU index; then everything else exactly as locked.
 	@awk '/^torch==/{p=1} p&&/^[a-z]/&&!/^torch==/{exit} p' requirements.lock > $(VENV)/torch.lock
-	$(PY) -m pip install --quiet --retries 1 --require-hashes --no-deps --extra-index-url $(TORCH_INDEX) \
+	@echo "   2/4 torch (the CPU build, from $(TORCH_INDEX) or a local wheel)"
+	@$(PY) -m pip install --quiet --retries 1 --require-hashes --no-deps --extra-index-url $(TORCH_INDEX) \
 		-r $(VENV)/torch.lock 2>&1 | grep -v -E "is ignored|Retrying|Could not fetch|Failed to establish" || true
-	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements.lock 2>&1 | grep -v "is ignored" || true
-	$(PY) -m pip install --quiet --no-deps -e . 2>&1 | grep -v "is ignored" || true
-	$(PY) tools/check_lock.py requirements.lock
+	@echo "   3/4 the other $$(grep -c '^[a-z]' requirements.lock) locked packages (hashes checked)"
+	@$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements.lock 2>&1 | grep -v "is ignored" || true
+	@echo "   4/4 checking the environment against the lock"
+	@$(PY) tools/check_lock.py requirements.lock
+	@touch $@
+
+# vqlib itself is this clone, put on the environment's path (a .pth file naming the repository): a plain path
+# entry, so a folder named vqlib in the working directory (the clone itself, for a script beside it) cannot
+# shadow the package, as it does with pip's default editable install. Edits and new modules take effect at once.
+$(VENV)/.on-path: $(VENV)/.installed
+	@$(PY) -m pip uninstall --quiet --yes vqlib 2>/dev/null || true
+	@echo "$(CURDIR)" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/vqlib-clone.pth"
+	@echo "   vqlib: this clone ($(CURDIR)) is on $(VENV)'s path; use $(PY) or 'source $(VENV)/bin/activate'"
 	@touch $@
 
 # LOCK_SOURCES: where the lock's resolver finds torch's CPU build (here: a local wheel folder, e.g.
@@ -79,8 +92,12 @@ data: setup ## unpack the offline dataset copies into data/ when they exist (che
 	@$(PY) tools/local_data.py $(SHARED_DATA) data
 
 figures: setup data ## run every notebook (its .py source) whose inputs changed through papermill at SCALE; rewrite figures/
-	@for nb in $(NOTEBOOK_SOURCES); do \
-		$(PY) tools/run_notebook.py $$nb --scale $(SCALE) $(if $(filter 1,$(FORCE)),--force,) || exit 1; done
+	@start=$$(date +%s); for nb in $(NOTEBOOK_SOURCES); do \
+		$(PY) tools/run_notebook.py $$nb --scale $(SCALE) $(if $(filter 1,$(FORCE)),--force,) || exit 1; done; \
+	echo "== make figures SCALE=$(SCALE): $(words $(NOTEBOOK_SOURCES)) notebooks in $$(( $$(date +%s) - start )) s. Figures: \
+	$(if $(filter default,$(SCALE)),figures/,figures/$(SCALE)/); executed notebooks: \
+	$(if $(filter default,$(SCALE)),notebooks/*.ipynb,build/notebooks/$(SCALE)/)$(if $(filter smoke,$(SCALE)), \
+	(smoke: tiny runs that prove the install and every notebook work end to end; their numbers mean nothing),)"
 
 # make runs: where the runs are computed (local: one process per GPU or core; slurm: one SLURM job per run via
 # submitit, VQLIB_CACHE on a shared filesystem; sequential: this process), and options for slurm
@@ -105,7 +122,9 @@ unit: setup ## unit tests only
 # JupyterLab refuses to start as root (common in containers) unless told: pass --allow-root only then.
 LAB_ARGS ?=
 lab: setup data ## open the notebooks in JupyterLab (prints the URL to open; as root too)
-	$(VENV)/bin/jupyter lab notebooks --no-browser $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
+	@# open the executed .ipynb; its .py twin (the reviewed source, kept in step by jupytext) is hidden here
+	$(VENV)/bin/jupyter lab notebooks --no-browser $(if $(filter 0,$(shell id -u)),--allow-root,) \
+		'--ContentsManager.hide_globs=["__pycache__", "*.pyc", ".ipynb_checkpoints", "[0-9][0-9]_*.py"]' $(LAB_ARGS)
 
 bench: setup ## VQ layer speed and memory against vector-quantize-pytorch
 	$(PY) benchmarks/bench_vq.py

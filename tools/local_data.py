@@ -14,6 +14,8 @@ import sys
 import tarfile
 from pathlib import Path
 
+from tqdm import tqdm
+
 ARCHIVES = {
     # archive name: (sha256, folder it unpacks to, environment variable that points vqlib at it)
     "cifar10-jpeg.tar.gz": ("ff26949c34c4e67da3fa472a1f142e33365dea058f94f1fa369b14ef3d986968",
@@ -42,6 +44,7 @@ def unpack(source_dir: Path, data_dir: Path) -> dict[str, Path]:
             continue
         if not archive.exists():
             continue
+        print(f"checking {archive} ({archive.stat().st_size / 1e6:.0f} MB, sha256)", file=sys.stderr, flush=True)
         actual = sha256(archive)
         if actual != expected:
             sys.exit(f"error: {archive} is corrupt (sha256 {actual}, expected {expected}); replace the archive "
@@ -49,9 +52,11 @@ def unpack(source_dir: Path, data_dir: Path) -> dict[str, Path]:
         tmp = data_dir / f".{folder}.unpacking"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        print(f"unpacking {archive} -> {target}", file=sys.stderr)
-        with tarfile.open(archive) as tar:
-            tar.extractall(tmp, filter="data")
+        with tarfile.open(archive) as tar, tqdm(desc=f"unpacking {archive.name} -> {target}", unit=" files",
+                                                 file=sys.stderr, mininterval=0.5) as bar:
+            for member in tar:  # one by one, so the bar moves (a gzip archive has no member count up front)
+                tar.extract(member, tmp, filter="data")
+                bar.update(1)
         (tmp / folder).rename(target)
         shutil.rmtree(tmp)
         found[variable] = target

@@ -154,8 +154,11 @@ def main() -> int:
         # The terminal shows papermill's cell-by-cell progress; the runs' own progress bars would only
         # clutter the saved notebook with timings, so the kernel runs without them.
         os.environ["VQLIB_PROGRESS"] = "0"
+        # The kernel's own log (a warning that it talks over local TCP, on every start) is nothing a user can act
+        # on: only its errors reach the terminal.
         papermill.execute_notebook(str(tmp_in), str(tmp_out), parameters={"scale": args.scale},
-                                   cwd=str(source.parent), kernel_name="python3", progress_bar=True)
+                                   cwd=str(source.parent), kernel_name="python3", progress_bar=True,
+                                   extra_arguments=["--IPKernelApp.log_level=ERROR"])
         strip_volatile_metadata(tmp_out, keep_injected=target != paired)
         os.replace(tmp_out, target)
     finally:
