@@ -327,12 +327,16 @@ rare), and at D = {missing.D} {missing.modes} modes get no code at all.
 # %% [markdown]
 # ## 8 · Where the claim holds: a phase diagram
 #
-# Collapse of the baseline depends on the setting. Two slices through three knobs of the 10-component mixture
-# (the sweeps' budget; every cell the mean over 3 seeds, 0–2): the input dimension D against the components'
-# spread (their means stay at least 0.3 apart, so a spread of 0.05, 0.15 and 0.3 is a separation-to-spread ratio
-# of 6, 2 and 1) with K / C = 4; and the codes per component K / C against the spread at D = 8. Left of each
-# pair: the baseline's utilization; right: deferral's perplexity over the baseline's, per seed, then averaged
-# (above 1: deferral uses its codebook more evenly). The table below gives the means over seeds of each arm.
+# Collapse of the baseline depends on the setting. Three slices through the knobs of the 10-component mixture
+# (the sweeps' budget; every cell the mean over 3 seeds, 0–2, each seed with its own placement of the means),
+# each against the separation of the modes: the closest two means 1, 2 or 6 component stds apart (the means are
+# rescaled so that a row means the same separation at every D; at 1 the modes overlap). Top: the input
+# dimension D (K / C = 4). Middle: the codes per component K / C (D = 8). Bottom: the axis the mechanism is about,
+# the untrained encoder's output scale against the data's (its last layer's initial weights times 0.1, 1 or 10;
+# in brackets, how many times wider the data is than what k-means sees at step 0). Columns of panels: the
+# baseline's utilization, its coverage (components that own a code: with tight modes one code per component is
+# not collapse) and deferral's perplexity over the baseline's, per seed, then averaged (above 1: deferral uses
+# its codebook more evenly). The table below gives the means over seeds of each arm.
 
 # %%
 phase = run_cases(mixture.phase_cases(ctx), desc="phase diagram")
@@ -343,21 +347,26 @@ mixture.phase_table(phase)
 # **Paper:** early quantization collapses the codebook (the paper shows one setting per dataset).
 
 # %% tags=["remove-input"]
-say(mixture.phase_facts(phase), """
-**Here:** the collapse is strongest where the modes are well separated and there are more codes than modes.
-With separated modes (ratio {separated.ratio:.0f}) the baseline uses {separated.utilization:range %.0} of its codes
-at every D and deferral's perplexity is {separated.gain:range .1f} times the baseline's. When the modes overlap into
-one blob (ratio {blob.ratio:.0f}) the baseline uses {blob.utilization:range %.0} and deferral's gain falls to
-{blob.gain:range .1f}. With as many codes as modes (K / C = 1) there is little to collapse: the baseline uses
-{one.utilization:range %.0} and deferral's perplexity is {one.gain:range .2f} times the baseline's (slightly lower
-at ratio {one.lower}); at K / C = 16 the baseline uses {many.utilization:range %.0} and deferral's perplexity is
-{many.gain:range .0f} times higher. So the paper's claim describes separated modes and codebooks larger than the
-number of modes - the regime of real tokenizers (K in the thousands) - and fades where the data has no clusters to
-lose or the codebook has no codes to spare. Each cell is a mean over {seeds} seeds. One cell stands out: at
-D = {standout.D}, ratio {blob.ratio:.0f} (K / C = 4) the baseline uses {standout.utilization:%.0} of its codes
-(its lowest seed: {standout.lowest:%.0}), against {standout.others:range %.0} at D = {standout.others_D}; this
-notebook does not explain it. The trends across cells are what this figure shows.
+say(mixture.phase_facts(phase, mixture.phase_spreads(ctx)), """
+**Here:** with separated modes (the closest means {tight} std apart) the baseline uses
+{dims.tight.utilization:%.0} of its codes at D = {dims.swept}, and deferral's perplexity is
+{dims.tight.gain:.1f} times the baseline's: at the same separation the collapse is there at D = {dims.collapsed}
+and not at D = {dims.kept} (at this budget; this notebook does not explain why). With overlapping modes
+({wide} std apart) it uses {dims.wide.utilization:%.0} and deferral's gain is {dims.wide.gain:.1f}. The codebook's
+size matters most here: with {codes.few} code per component (separated modes, then overlapping ones) the
+baseline uses {codes.one.utilization:%.0} and deferral's perplexity is {codes.one.gain:.2f} times the
+baseline's; with {codes.most} codes per component it uses {codes.many.utilization:%.0}, and deferral's perplexity
+is {codes.many.gain:.1f} times higher. Along the mechanism's axis (the untrained encoder's output scale
+x{gains.swept:g}: the data {gains.spread:.0f} times wider than what k-means sees at step 0), the separated row
+reads {gains.tight.utilization:%.0} in use and a gain of {gains.tight.gain:.1f}: {gains.trend}.
+
+The baseline keeps nearly every mode: a component lost its last code only in {lost_modes}; what it loses is
+codes, not modes. Below {collapse_below:%.0} of the codes in use (the cells where early quantization collapses):
+{collapsed}. So the paper's claim holds where the modes are separated and the codebook has codes to spare - the
+regime of real tokenizers, K in the thousands - and fades where the modes overlap, the codebook has one code per
+mode, or (at this budget) the input dimension is high.
 """)
+
 
 # %% [markdown]
 # ## Settings, and what was tried

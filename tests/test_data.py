@@ -147,3 +147,14 @@ def test_imagenet_class_list_comes_from_the_study_context_made_at_the_edge(tmp_p
     monkeypatch.setenv("VQLIB_IMAGENET_CLASSES", str(path))
     assert settings.imagenet(context("smoke")).classes == ("n01", "n02")  # context() reads it, once, at the edge
     assert settings.imagenet(Context(get_scale("smoke"))).classes is None  # a spec builder never reads it
+
+
+def test_a_mixture_can_set_its_closest_means_an_exact_number_of_stds_apart():
+    from vqlib.data import make_gaussian_mixture
+
+    for dim in (2, 8, 32):
+        mix = make_gaussian_mixture(10, 5, dim, std=0.05, nearest_ratio=3.0, seed=1)
+        assert float(torch.pdist(mix.means.double()).min()) == pytest.approx(0.15, rel=1e-5)
+    for bad in (0.0, -2.0, float("inf")):
+        with pytest.raises(ValueError, match="nearest_ratio"):
+            make_gaussian_mixture(10, 5, 2, nearest_ratio=bad)

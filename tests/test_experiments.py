@@ -197,3 +197,19 @@ def test_a_nonfinite_run_writes_no_cache_entry(tmp_path, monkeypatch):
     with pytest.raises(FloatingPointError, match="step 6"):
         run(SPEC)
     assert _entries(tmp_path) == []
+
+
+def test_encoder_gain_scales_the_untrained_encoders_outputs_exactly_and_is_checked():
+    import math
+
+    from vqlib.experiments import initial_model
+
+    spec = RunSpec(MixtureSpec(dim=8), ModelSpec(num_codes=40, latent_dim=8))
+    x = torch.randn(6, 8)
+    plain = initial_model(spec).encode(x)
+    louder = initial_model(dataclasses.replace(spec, model=dataclasses.replace(spec.model, encoder_gain=10.0)))
+    assert torch.allclose(louder.encode(x), 10 * plain, atol=1e-5)
+    assert "encoder_gain" not in cache.spec_payload(spec)["model"]  # every earlier cache key is unchanged
+    for bad in (0.0, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="encoder_gain"):
+            ModelSpec(encoder_gain=bad)

@@ -103,26 +103,52 @@ def test_capacity_facts_name_what_the_sweep_shows():
 # ---- phase diagram ----------------------------------------------------------------------------------------
 def test_phase_grids_and_facts_read_each_cell_by_what_it_is():
     rows = []
-    for case in mixture.phase_cases(context("smoke")):
+    for case in mixture.phase_cases(context("smoke")):  # the smoke scale: one seed; a second one is added here
         labels = case.labels
-        separated = labels["std"] == min(mixture.PHASE_STDS)
-        utilization = 0.2 if separated else 1.0 if labels["D"] == 8 else 0.5
+        separated = labels["ratio"] == max(mixture.PHASE_RATIOS)
+        utilization = 0.2 if separated else 1.0 if labels["D"] == 32 else 0.5
         for seed in (0, 1):
             perplexity = (4.0 + seed if labels["arm"] == D else 1.0 + seed / 4) * (1 if separated else 0.5)
-            rows.append(({**labels, "seed": seed}, {"utilization": utilization - 0.1 * seed * (labels["arm"] == B),
-                                                    "perplexity": perplexity}))
+            rows.append(({**labels, "seed": seed},
+                         {"utilization": utilization - 0.1 * seed * (labels["arm"] == B), "perplexity": perplexity,
+                          "coverage": 0.7 if separated else 1.0}))
     phase = fake_runs(rows)
-    util_d, gain_d = mixture.phase_grids(phase)["D"]
-    assert list(util_d.index) == list(mixture.PHASE_STDS) and list(util_d.columns) == list(mixture.PHASE_DIMS)
-    assert util_d.loc[0.05, 2] == pytest.approx(0.15)  # mean of 0.2 and 0.1
-    assert gain_d.loc[0.3, 32] == pytest.approx((4 / 1 + 5 / 1.25) / 2)  # per seed, then averaged
-    f = mixture.phase_facts(phase)
-    assert f.separated.ratio == pytest.approx(6) and f.blob.ratio == pytest.approx(1) and f.seeds == 2
-    assert f.standout.D == 8 and f.standout.utilization == pytest.approx(0.95) and f.standout.lowest == 0.9
-    assert f.standout.others_D == [2, 32] and f.standout.others == pytest.approx([0.45, 0.45])
-    assert f.one.lower == []  # deferral's perplexity is higher in every cell here
+    grids = mixture.phase_grids(phase)
+    assert set(grids) == {"D", "K_per_C", "gain"}
+    util = grids["D"]["utilization"]
+    assert list(util.index) == list(mixture.PHASE_RATIOS) and list(util.columns) == list(mixture.PHASE_DIMS)
+    assert util.loc[6, 2] == pytest.approx(0.15)  # the mean of 0.2 and 0.1
+    assert grids["D"]["gain"].loc[1, 32] == pytest.approx((4 / 1 + 5 / 1.25) / 2)  # per seed, then averaged
+    assert list(grids["gain"]["coverage"].columns) == list(mixture.PHASE_GAINS)
+    assert grids["K_per_C"]["coverage"].loc[6, 16] == 0.7
+    spreads = pd.DataFrame([[200.0, 20.0, 2.0]] * 3, index=list(mixture.PHASE_RATIOS),
+                           columns=list(mixture.PHASE_GAINS))
+    f = mixture.phase_facts(phase, spreads)
+    assert (f.tight, f.wide, f.seeds) == (6, 1, 2)
+    assert f.dims.tight.utilization == pytest.approx([0.15, 0.15, 0.15])
+    assert f.dims.wide.utilization == pytest.approx([0.45, 0.45, 0.95])  # D = 32 uses every code when modes overlap
+    assert f.codes.many.coverage == [0.7, 1.0]  # separated, then overlapping
+    assert f.gains.spread == [200.0, 20.0, 2.0]  # mean over the rows, per scale
+    # the cell all three slices share is named once, by its D
+    assert "D = 8 at 6 std" in f.collapsed and "K / C = 4 at" not in f.collapsed and "x1 at" not in f.collapsed
+    assert f.dims.collapsed == "2, 8 and 32" and f.dims.kept == "no D"
     table = mixture.phase_table(phase)
-    assert table.loc[(8, 16, 0.05), ("perplexity", D)] == pytest.approx(4.5)
+    assert table.loc[(8, 16, 1.0, 6), ("perplexity", D)] == pytest.approx(4.5)
+
+
+def test_phase_data_sets_one_separation_at_every_dimension_and_a_placement_per_seed():
+    import torch
+
+    from vqlib.data import prepare
+
+    ctx = context("smoke")
+    for dim in mixture.PHASE_DIMS:
+        means = prepare(mixture.phase_data(ctx, dim, 2, seed=0)).means.double()
+        assert float(torch.pdist(means).min()) == pytest.approx(2 * mixture.PHASE_STD, rel=1e-5)
+    first, second = (prepare(mixture.phase_data(ctx, 8, 2, seed=s)).means for s in (0, 1))
+    assert not torch.allclose(first, second)
+    cases = mixture.phase_cases(ctx)
+    assert {c.spec.data.seed for c in cases} == {c.spec.seed for c in cases}  # the data seed is the run seed
 
 
 # ---- shrinkage over training ----------------------------------------------------------------------------

@@ -218,3 +218,11 @@ def test_notebook_05_trains_vector_quantize_pytorch_three_ways_and_reuses_the_ci
         cases["random"].model)
     nb03 = {c.spec for c in fixes.arm_cases(context("default"))}
     assert set(diagnosis.tokenizer_specs(context("default")).values()) <= nb03
+
+
+def test_a_fact_named_like_a_dict_method_is_refused():
+    from vqlib.studies import prose
+
+    with pytest.raises(ValueError, match="'values'"):
+        prose.facts(dims={"values": [2, 8]})  # {dims.values} would render dict.values, not the list
+    assert prose.render("{dims.swept}", prose.facts(dims={"swept": [2, 8]})) == "2 and 8"

@@ -9,6 +9,7 @@ at load time, never a hidden setting: it is not part of a run's identity, the da
 
 from __future__ import annotations
 
+import math
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -34,11 +35,14 @@ class GaussianMixture:
 
 def make_gaussian_mixture(num_components: int = 10, points_per_component: int = 1000, dim: int = 2,
                           separation: float = 1.0, std: float = 0.05, min_distance: float | None = None,
-                          seed: int = 0) -> GaussianMixture:
+                          seed: int = 0, nearest_ratio: float | None = None) -> GaussianMixture:
     """C isotropic Gaussians of equal ``std`` with distinct means, ``points_per_component`` points each.
 
     Means are drawn uniformly from the cube [-separation, separation]^D, redrawing any mean closer than
     ``min_distance`` (default 6 std) to an earlier one, so that every component is a distinct mode.
+    ``nearest_ratio`` then rescales the means (about the origin) so that the two closest are exactly
+    ``nearest_ratio`` x ``std`` apart: the same separation at every D (in the cube, distances between random
+    means grow like sqrt(D), so a fixed ``min_distance`` means ever wider separation as D grows).
     Points are ordered by component.
     """
     for name, value in (("num_components", num_components), ("points_per_component", points_per_component),
@@ -47,6 +51,9 @@ def make_gaussian_mixture(num_components: int = 10, points_per_component: int = 
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     if not separation > 0 or not std > 0:
         raise ValueError(f"separation and std must be > 0, got separation={separation!r}, std={std!r}")
+    if nearest_ratio is not None and not (nearest_ratio > 0 and math.isfinite(nearest_ratio)):
+        raise ValueError(f"nearest_ratio must be a finite number > 0 (the closest means' distance in stds), "
+                         f"got {nearest_ratio!r}")
     min_distance = 6.0 * std if min_distance is None else float(min_distance)
     gen = torch.Generator().manual_seed(seed)
     means: list[torch.Tensor] = []
@@ -62,6 +69,9 @@ def make_gaussian_mixture(num_components: int = 10, points_per_component: int = 
         if all(float((candidate - m).norm()) >= min_distance for m in means):
             means.append(candidate)
     mean_tensor = torch.stack(means)
+    if nearest_ratio is not None and num_components > 1:
+        nearest = torch.pdist(mean_tensor.double()).min()
+        mean_tensor = (mean_tensor.double() * (nearest_ratio * std / nearest)).to(mean_tensor.dtype)
     labels = torch.arange(num_components).repeat_interleave(points_per_component)
     points = mean_tensor[labels] + std * torch.randn(labels.numel(), dim, generator=gen)
     return GaussianMixture(points.float(), labels, mean_tensor.float(), float(std))
@@ -79,6 +89,8 @@ class MixtureSpec:
     seed: int = 0
     #: least distance between two means (None: 6 std); fixed, it keeps the means while ``std`` varies
     min_distance: float | None = field(default=None, metadata={"absent": None})
+    #: the closest two means exactly this many stds apart (the means rescaled; None: as drawn)
+    nearest_ratio: float | None = field(default=None, metadata={"absent": None})
 
 
 IMAGE_DATASETS = ("cifar10", "imagenet")
@@ -239,10 +251,12 @@ def load(spec: MixtureSpec | ImageSpec, data_dir=None) -> Prepared:
     """Materialize a data spec (downloads or reads local copies, announced, cached as .npy)."""
     if isinstance(spec, MixtureSpec):
         mix = make_gaussian_mixture(spec.num_components, spec.points_per_component, spec.dim, spec.separation,
-                                    spec.std, min_distance=spec.min_distance, seed=spec.seed)
+                                    spec.std, min_distance=spec.min_distance, seed=spec.seed,
+                                    nearest_ratio=spec.nearest_ratio)
+        where = (f"means in [-{spec.separation:g}, {spec.separation:g}]^D" if spec.nearest_ratio is None else
+                 f"closest means {spec.nearest_ratio:g} std apart")
         source = (f"Gaussian mixture: {spec.num_components} components x {spec.points_per_component} points, "
-                  f"D={spec.dim}, std={spec.std:g}, means in [-{spec.separation:g}, {spec.separation:g}]^D, "
-                  f"data seed {spec.seed}")
+                  f"D={spec.dim}, std={spec.std:g}, {where}, data seed {spec.seed}")
         return Prepared(mix.points, mix.points, source, cache.digest(mix.points, mix.labels), mix.labels,
                         mix.labels, mix.means)
     if not isinstance(spec, ImageSpec):

@@ -21,6 +21,7 @@ with a payload hook that rewrites the legacy layout would have served the keys t
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import pickle
 import shlex
@@ -39,7 +40,7 @@ from . import accel, arithmetic, executors, paths, quantizers
 from . import cache as store
 from .data import ImageSpec, MixtureSpec, prepare
 from .init import INITIALIZERS
-from .models import ConvVQVAE, MLPAutoencoder, VQAutoencoder
+from .models import ConvVQVAE, MLPAutoencoder, VQAutoencoder, scale_encoder_output
 from .quantizers import QuantizerConfig
 from .train import TrainSpec, train
 
@@ -93,10 +94,16 @@ class ModelSpec:
     peer_kmeans_init: bool = field(default=True, metadata={"absent": True})
     # the options of any other kind: its config dataclass (None: the config's defaults)
     quantizer_options: QuantizerConfig | None = field(default=None, metadata={"absent": None})
+    # the untrained encoder's output scale: its last layer's initial weights and bias times this (the phase
+    # diagram's axis of the data's scale against the untrained encoder's)
+    encoder_gain: float = field(default=1.0, metadata={"absent": 1.0})
 
     def __post_init__(self):
         if self.kind not in MODEL_KINDS:
             raise ValueError(f"unknown model kind {self.kind!r}; choose one of {MODEL_KINDS}")
+        if not (isinstance(self.encoder_gain, (int, float)) and math.isfinite(self.encoder_gain)
+                and self.encoder_gain > 0):
+            raise ValueError(f"encoder_gain must be a finite number > 0, got {self.encoder_gain!r}")
         if int(self.num_codes) != self.num_codes or self.num_codes < 1:
             raise ValueError(f"num_codes (K) must be an integer >= 1, got {self.num_codes!r}")
         self.quantizer_config().check(self.num_codes, self.latent_dim)
@@ -180,12 +187,16 @@ def build_model(model: ModelSpec, data: MixtureSpec | ImageSpec) -> VQAutoencode
     if model.kind == "mlp":
         if not isinstance(data, MixtureSpec):
             raise ValueError("the mlp model takes vector data (MixtureSpec); use kind='conv' for images")
-        return MLPAutoencoder(data.dim, model.latent_dim, model.num_codes, depth=model.depth, width=model.width,
-                              decoder_depth=model.decoder_depth, decoder_width=model.decoder_width, **quantizer)
-    if not isinstance(data, ImageSpec):
-        raise ValueError("the conv model takes images (ImageSpec); use kind='mlp' for vector data")
-    return ConvVQVAE(model.num_codes, channels=model.channels, latent_dim=model.latent_dim,
-                     num_downsamples=model.num_downsamples, num_res_blocks=model.num_res_blocks, **quantizer)
+        built = MLPAutoencoder(data.dim, model.latent_dim, model.num_codes, depth=model.depth, width=model.width,
+                               decoder_depth=model.decoder_depth, decoder_width=model.decoder_width, **quantizer)
+    else:
+        if not isinstance(data, ImageSpec):
+            raise ValueError("the conv model takes images (ImageSpec); use kind='mlp' for vector data")
+        built = ConvVQVAE(model.num_codes, channels=model.channels, latent_dim=model.latent_dim,
+                          num_downsamples=model.num_downsamples, num_res_blocks=model.num_res_blocks, **quantizer)
+    if model.encoder_gain != 1.0:
+        scale_encoder_output(built, model.encoder_gain)
+    return built
 
 
 def run_payload(spec: RunSpec, data_identity: str) -> dict:

@@ -27,7 +27,7 @@ from torch import nn
 
 from .quantizers import QuantizerLike, VectorQuantizer
 
-__all__ = ["AutoencoderOutput", "VQAutoencoder", "MLPAutoencoder", "ConvVQVAE", "mlp"]
+__all__ = ["AutoencoderOutput", "VQAutoencoder", "MLPAutoencoder", "ConvVQVAE", "mlp", "scale_encoder_output"]
 
 
 @dataclass
@@ -184,3 +184,17 @@ class ConvVQVAE(VQAutoencoder):
 def reconstruction_loss(reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error, the reconstruction loss of every study here."""
     return F.mse_loss(reconstruction, target)
+
+
+@torch.no_grad()
+def scale_encoder_output(model: VQAutoencoder, gain: float) -> VQAutoencoder:
+    """Multiply the weights and bias of the encoder's last layer by ``gain``, in place: its outputs (the embeddings
+    an untrained encoder gives) scale by exactly ``gain``; what the layers before it compute is unchanged."""
+    last = [m for m in model.encoder.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    if not last:
+        raise ValueError("the encoder has no linear or convolutional layer to scale")
+    last[-1].weight.mul_(gain)
+    if last[-1].bias is not None:
+        last[-1].bias.mul_(gain)
+    return model
+

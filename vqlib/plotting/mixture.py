@@ -200,27 +200,47 @@ def toy_theory(picture: Runs, ctx: Context) -> Path:
                        f"{ctx.scale.mixture_points_per_component}, D = {_dims(dims)}; seed 0", ctx.name)
 
 
+def _span(low: float, high: float) -> str:
+    """'200-215', or one number where both ends round alike."""
+    a, b = f"{low:.0f}", f"{high:.0f}"
+    return a if a == b else f"{a}-{b}"
+
+
 def phase_diagram(phase: Runs, ctx: Context) -> Path:
-    """The baseline's utilization and deferral's perplexity gain over (D, spread) and (K / C, spread)."""
+    """Three slices through the mixture's settings, each against the separation of the modes: the baseline's
+    utilization and coverage, and deferral's perplexity over the baseline's (seed against seed)."""
     grids = mixture.phase_grids(phase)
-    slices = [("D", mixture.PHASE_DIMS, f"input dimension D (K / C = {mixture.PHASE_K_PER_C})"),
-              ("K_per_C", mixture.PHASE_CODES_PER_COMPONENT, f"codes per component K / C (D = {mixture.PHASE_DIM})")]
-    titles, cmaps = ["baseline utilization", "perplexity, deferred / baseline"], ["viridis", "magma"]
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
-    for pair, (column, values, xlabel) in enumerate(slices):
-        for ax, table, title, cmap in zip(axes[2 * pair:2 * pair + 2], grids[column], titles, cmaps):
-            image = ax.imshow(table.values, cmap=cmap, origin="lower", aspect="auto")
+    spreads = mixture.phase_spreads(ctx)
+    labels = {"D": ("input dimension D", [str(v) for v in mixture.PHASE_DIMS]),
+              "K_per_C": ("codes per component K / C", [str(v) for v in mixture.PHASE_CODES_PER_COMPONENT]),
+              "gain": ("untrained encoder's output scale (data spread / its spread)",
+                       [f"x{g:g} ({_span(spreads[g].min(), spreads[g].max())})" for g in mixture.PHASE_GAINS])}
+    fixed = {"D": f"K / C = {mixture.PHASE_K_PER_C}",
+             "K_per_C": f"D = {mixture.PHASE_DIM}",
+             "gain": f"D = {mixture.PHASE_DIM}, K / C = {mixture.PHASE_K_PER_C}"}
+    panels = [("utilization", "baseline utilization", "viridis", (0, 1)),
+              ("coverage", "baseline coverage (components with a code)", "viridis", (0, 1)),
+              ("gain", "perplexity, deferred / baseline", "magma", None)]
+    fig, axes = plt.subplots(len(mixture.PHASE_SLICES), len(panels), figsize=(14, 10.5))
+    for row, (column, _) in enumerate(mixture.PHASE_SLICES):
+        xlabel, ticks = labels[column]
+        for ax, (name, title, cmap, limits) in zip(axes[row], panels):
+            table = grids[column][name]
+            vmin, vmax = limits or (None, None)
+            image = ax.imshow(table.values, cmap=cmap, origin="lower", aspect="auto", vmin=vmin, vmax=vmax)
+            middle = np.nanmean(table.values) if limits is None else 0.5
             for (i, j), value in np.ndenumerate(table.values):
                 ax.text(j, i, f"{value:.2f}" if value < 10 else f"{value:.0f}", ha="center", va="center", fontsize=8,
-                        color="w" if value < np.nanmean(table.values) else "k")
-            ax.set_xticks(range(len(values)), [str(v) for v in values])
-            ax.set_yticks(range(len(mixture.PHASE_STDS)),
-                          [f"{s:g} (ratio {mixture.PHASE_MIN_DISTANCE / s:.0f})" for s in mixture.PHASE_STDS])
-            ax.set_xlabel(xlabel), ax.set_ylabel("component spread (separation ratio)")
+                        color="w" if value < middle else "k")
+            ax.set_xticks(range(len(ticks)), ticks)
+            ax.set_yticks(range(len(mixture.PHASE_RATIOS)), [f"{r:g}" for r in mixture.PHASE_RATIOS])
+            ax.set_xlabel(f"{xlabel}; {fixed[column]}", fontsize=8)
+            ax.set_ylabel("closest means / component std")
             ax.set_title(title, fontsize=9)
             ax.grid(False)
             fig.colorbar(image, ax=ax, fraction=0.046)
-    finish(fig, f"Where early quantization collapses: 10-component mixture, mean over seeds {mixture.sweep_seeds(ctx)}")
-    return save_figure(fig, "01_phase_diagram", f"Gaussian mixture 10 x {ctx.scale.sweep_points // 10}, means at "
-                       f"least {mixture.PHASE_MIN_DISTANCE} apart; seeds {mixture.sweep_seeds(ctx)}; "
-                       f"{ctx.scale.sweep_steps} steps", ctx.name)
+    finish(fig, "Where early quantization collapses: 10-component mixture, mean over seeds "
+           f"{mixture.sweep_seeds(ctx)}, each seed its own placement of the means")
+    return save_figure(fig, "01_phase_diagram", f"Gaussian mixture 10 x {ctx.scale.sweep_points // 10}, std "
+                       f"{mixture.PHASE_STD}, closest means {', '.join(f'{r:g}' for r in mixture.PHASE_RATIOS)} std "
+                       f"apart; seeds {mixture.sweep_seeds(ctx)}; {ctx.scale.sweep_steps} steps", ctx.name)

@@ -52,10 +52,17 @@ class Facts(dict):
         raise KeyError(f"no fact {key!r}; the facts hold {sorted(self)}")
 
 
+#: keys a template could never reach as ``{facts.key}``: the dict's own methods answer first
+_SHADOWED = frozenset(name for name in dir(dict) if not name.startswith("_"))
+
+
 def facts(mapping: Mapping | None = None, **values) -> Facts:
-    """``mapping`` and ``values`` as :class:`Facts`, nested mappings included."""
+    """``mapping`` and ``values`` as :class:`Facts`, nested mappings included. A key named like a dict method
+    (``values``, ``items``, ...) is an error: ``{facts.values}`` would read the method, not the fact."""
     out = Facts()
     for key, value in {**(mapping or {}), **values}.items():
+        if str(key) in _SHADOWED:
+            raise ValueError(f"a fact cannot be named {key!r}: templates would read dict.{key} instead; rename it")
         out[str(key)] = facts(value) if isinstance(value, Mapping) and not isinstance(value, Facts) else value
     return out
 

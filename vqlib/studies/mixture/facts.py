@@ -26,9 +26,11 @@ from .study import (
     EARLIER_SEEDS,
     PHASE_CODES_PER_COMPONENT,
     PHASE_DIMS,
+    PHASE_GAIN,
+    PHASE_GAINS,
     PHASE_K_PER_C,
-    PHASE_MIN_DISTANCE,
-    PHASE_STDS,
+    PHASE_RATIOS,
+    PHASE_SLICES,
     PICTURE_DIMS,
     RELATIVE_SCALES,
     _memo,
@@ -52,7 +54,7 @@ from .study import (
 )
 
 __all__ = ["picture_facts", "tsne_facts", "usage_facts", "init_scale_facts", "capacity_facts", "codebook_size_facts",
-           "shrinkage_facts", "toy_facts", "phase_facts", "settings_facts", "claims_facts"]
+           "shrinkage_facts", "toy_facts", "phase_facts", "settings_facts", "claims_facts", "COLLAPSE_BELOW"]
 
 _WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
 
@@ -326,31 +328,57 @@ def toy_facts(picture: Runs) -> Facts:
         claims=_verdicts(toy_claims(picture)))
 
 
-def phase_facts(phase: Runs) -> Facts:
-    """Section 8: the baseline's utilization and deferral's gain along the edges of the phase diagram."""
+#: a phase cell "collapses" when the baseline ends with fewer than this fraction of its codes in use
+COLLAPSE_BELOW = 0.5
+
+
+def phase_facts(phase: Runs, spreads: pd.DataFrame) -> Facts:
+    """Section 8: the baseline's utilization and coverage and deferral's perplexity gain at the edges of each slice
+    of the phase diagram (``spreads``: :func:`phase_spreads`, the data's spread over the untrained encoder's)."""
     grids = phase_grids(phase)
-    (util_d, gain_d), (util_k, gain_k) = grids["D"], grids["K_per_C"]
-    separated, blob = min(PHASE_STDS), max(PHASE_STDS)
-    one, many = min(PHASE_CODES_PER_COMPONENT), max(PHASE_CODES_PER_COMPONENT)
-    standout = util_d.loc[blob].idxmax()
-    table = phase.table
-    cell = table[(table["arm"] == BASELINE.id) & (table["std"] == blob) & (table["D"] == standout)
-                 & (table["K_per_C"] == PHASE_K_PER_C)]
-    others = [d for d in PHASE_DIMS if d != standout]
+    tight, wide = max(PHASE_RATIOS), min(PHASE_RATIOS)  # separated modes, and modes that overlap
 
-    def ratio(std):
-        return PHASE_MIN_DISTANCE / std
+    def edge(column, value):  # one column of a slice, from the separated row to the overlapping one
+        g = grids[column]
+        return dict(utilization=[g["utilization"].loc[r, value] for r in (tight, wide)],
+                    coverage=[g["coverage"].loc[r, value] for r in (tight, wide)],
+                    gain=[g["gain"].loc[r, value] for r in (tight, wide)])
 
+    def row(column, ratio):  # one row of a slice, along its swept values
+        g = grids[column]
+        return dict(utilization=list(g["utilization"].loc[ratio]), coverage=list(g["coverage"].loc[ratio]),
+                    gain=list(g["gain"].loc[ratio]))
+
+    names = {"D": "D = {}", "K_per_C": "K / C = {}", "gain": "encoder scale x{:g}"}
+    collapsed, covered = [], []
+    centre = {"K_per_C": PHASE_K_PER_C, "gain": PHASE_GAIN}  # the cell the three slices share: named once, by D
+    for column, values in PHASE_SLICES:
+        for ratio in PHASE_RATIOS:
+            for value in values:
+                if centre.get(column) == value:
+                    continue
+                cell = f"{names[column].format(value)} at {ratio:g} std"
+                if grids[column]["utilization"].loc[ratio, value] < COLLAPSE_BELOW:
+                    collapsed.append(cell)
+                if grids[column]["coverage"].loc[ratio, value] < 1:
+                    covered.append(f"{cell} ({100 * grids[column]['coverage'].loc[ratio, value]:.0f} %)")
+    gain_row = row("gain", tight)
+    rising = np.all(np.diff(gain_row["utilization"]) > 0) and np.all(np.diff(gain_row["gain"]) < 0)
     return facts(
-        seeds=table.seed.nunique(),
-        separated=dict(ratio=ratio(separated), utilization=list(util_d.loc[separated]),
-                       gain=list(gain_d.loc[separated])),
-        blob=dict(ratio=ratio(blob), utilization=list(util_d.loc[blob]), gain=list(gain_d.loc[blob])),
-        one=dict(utilization=list(util_k[one]), gain=list(gain_k[one]),
-                 lower=sorted(round(ratio(s)) for s in PHASE_STDS if gain_k.loc[s, one] < 1)),
-        many=dict(utilization=list(util_k[many]), gain=list(gain_k[many])),
-        standout=dict(D=int(standout), utilization=util_d.loc[blob, standout], lowest=cell.utilization.min(),
-                      others=[util_d.loc[blob, d] for d in others], others_D=others))
+        seeds=phase.table.seed.nunique(), tight=tight, wide=wide, collapse_below=COLLAPSE_BELOW,
+        collapsed=join(collapsed) or "no cell", lost_modes=join(covered) or "no cell",
+        dims=dict(swept=list(PHASE_DIMS), tight=row("D", tight), wide=row("D", wide),
+                  collapsed=join(str(d) for d in PHASE_DIMS
+                                 if grids["D"]["utilization"].loc[tight, d] < COLLAPSE_BELOW) or "no D",
+                  kept=join(str(d) for d in PHASE_DIMS
+                            if grids["D"]["utilization"].loc[tight, d] >= COLLAPSE_BELOW) or "no D"),
+        codes=dict(swept=list(PHASE_CODES_PER_COMPONENT), few=min(PHASE_CODES_PER_COMPONENT),
+                   most=max(PHASE_CODES_PER_COMPONENT), one=edge("K_per_C", min(PHASE_CODES_PER_COMPONENT)),
+                   many=edge("K_per_C", max(PHASE_CODES_PER_COMPONENT))),
+        gains=dict(swept=list(PHASE_GAINS), spread=[float(spreads[g].mean()) for g in PHASE_GAINS],
+                   tight=gain_row, wide=row("gain", wide),
+                   trend=("the narrower the untrained encoder's outputs against the data, the stronger the collapse"
+                          if rising else "no steady trend along this axis")))
 
 
 def settings_facts(ctx: Context) -> Facts:

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from ... import metrics
-from ...data import prepare
+from ...data import MixtureSpec, prepare
 from ...experiments import ModelSpec, RunResult
 from .. import settings, views
 from ..arms import ARMS, BASELINE, DEFERRED, INITIALIZATION_ARMS
@@ -35,8 +35,8 @@ __all__ = ["PICTURE_DIMS", "STUDY_DIM", "RELATIVE_SCALES", "CAPACITIES", "CODEBO
            "shrinkage_table", "toy_table", "phase_table",
            "picture_claims", "usage_claims", "init_scale_claims", "capacity_claims", "codebook_size_claims",
            "shrinkage_claims", "toy_claims", "claims", "study_claims",
-           "PHASE_DIMS", "PHASE_STDS", "PHASE_CODES_PER_COMPONENT", "PHASE_MIN_DISTANCE", "PHASE_K_PER_C",
-           "PHASE_DIM"]
+           "PHASE_DIMS", "PHASE_RATIOS", "PHASE_STD", "PHASE_CODES_PER_COMPONENT", "PHASE_GAINS", "PHASE_K_PER_C",
+           "PHASE_DIM", "PHASE_GAIN", "PHASE_SLICES", "phase_data", "phase_spreads"]
 
 #: input dimensions D of the shrinkage picture
 PICTURE_DIMS = (2, 8, 32)
@@ -140,31 +140,59 @@ def shrinkage_cases(ctx: Context) -> list[Case]:
     return [arm_case(base, a, seed) for a in (BASELINE, DEFERRED) for seed in seeds(ctx)]
 
 
-#: where early quantization collapses: the phase diagram's axes (C = 10 components, means at least 0.3 apart)
+#: where early quantization collapses: the phase diagram (C = 10 components, the sweeps' budget and seeds). Rows:
+#: the separation of the modes, the closest two means PHASE_RATIOS component stds apart (the means rescaled, so a
+#: row means one separation at every D). Three slices, each against the rows:
+PHASE_RATIOS = (1, 2, 6)
+PHASE_STD = 0.05
+#: the input dimension D (at K / C = PHASE_K_PER_C and gain PHASE_GAIN)
 PHASE_DIMS = (2, 8, 32)
-PHASE_STDS = (0.05, 0.15, 0.3)  # component spread; separation / spread = 0.3 / std = 6, 2, 1
+#: codes per component K / C (at D = PHASE_DIM)
 PHASE_CODES_PER_COMPONENT = (1, 4, 16)
-PHASE_MIN_DISTANCE = 0.3
-#: the two slices: D x spread at K / C = PHASE_K_PER_C, and K / C x spread at D = PHASE_DIM
-PHASE_K_PER_C, PHASE_DIM = 4, 8
+#: the untrained encoder's output scale against the data's: ModelSpec.encoder_gain (at D = PHASE_DIM)
+PHASE_GAINS = (0.1, 1.0, 10.0)
+PHASE_K_PER_C, PHASE_DIM, PHASE_GAIN = 4, 8, 1.0
+#: each slice: its label in the phase table and the values it sweeps
+PHASE_SLICES = (("D", PHASE_DIMS), ("K_per_C", PHASE_CODES_PER_COMPONENT), ("gain", PHASE_GAINS))
+
+
+def phase_data(ctx: Context, dim: int, ratio: float, seed: int) -> MixtureSpec:
+    """The phase diagram's mixture: 10 components of std PHASE_STD, the closest means ``ratio`` stds apart, the
+    means placed by ``seed`` (every run seed its own placement: where the means fall matters)."""
+    return dataclasses.replace(settings.paper_mixture(ctx, dim, ctx.scale.sweep_points // 10), std=PHASE_STD,
+                               nearest_ratio=float(ratio), seed=seed)
 
 
 def phase_cases(ctx: Context) -> list[Case]:
-    """Baseline and deferral (the sweep seeds and budget) on two slices through (D, separation / spread, K / C):
-    D x spread at K / C = 4, and K / C x spread at D = 8 (labels: D, std, K_per_C)."""
-    s = ctx.scale
-    configs = {(d, std, PHASE_K_PER_C) for d in PHASE_DIMS for std in PHASE_STDS}
-    configs |= {(PHASE_DIM, std, k) for k in PHASE_CODES_PER_COMPONENT for std in PHASE_STDS}
+    """Baseline and deferral (the sweep seeds and budget) in the three slices of the phase diagram, every seed on
+    its own placement of the means (labels: D, ratio, K_per_C, gain)."""
+    configs = {(d, r, PHASE_K_PER_C, PHASE_GAIN) for d in PHASE_DIMS for r in PHASE_RATIOS}
+    configs |= {(PHASE_DIM, r, k, PHASE_GAIN) for k in PHASE_CODES_PER_COMPONENT for r in PHASE_RATIOS}
+    configs |= {(PHASE_DIM, r, PHASE_K_PER_C, g) for g in PHASE_GAINS for r in PHASE_RATIOS}
     cases = []
-    for dim, std, per_component in sorted(configs):
-        data = dataclasses.replace(settings.paper_mixture(ctx, dim, s.sweep_points // 10), std=std,
-                                   min_distance=PHASE_MIN_DISTANCE)
-        model = dataclasses.replace(settings.SMALL_MIXTURE_MODEL, num_codes=10 * per_component)
+    for dim, ratio, per_component, gain in sorted(configs):
+        model = dataclasses.replace(settings.SMALL_MIXTURE_MODEL, num_codes=10 * per_component, encoder_gain=gain)
         base = settings.mixture_base(ctx, model=model, train=settings.mixture_sweep_train(ctx))
-        base = dataclasses.replace(base, data=data)
-        cases += [arm_case(base, a, seed, D=dim, std=std, K_per_C=per_component) for a in (BASELINE, DEFERRED)
-                  for seed in sweep_seeds(ctx)]
+        for seed in sweep_seeds(ctx):
+            spec = dataclasses.replace(base, data=phase_data(ctx, dim, ratio, seed))
+            cases += [arm_case(spec, a, seed, D=dim, ratio=ratio, K_per_C=per_component, gain=gain)
+                      for a in (BASELINE, DEFERRED)]
     return cases
+
+
+def phase_spreads(ctx: Context) -> pd.DataFrame:
+    """The data's spread over the untrained encoder's (mean pairwise distances, seed 0 of the baseline) in the
+    gain slice: [ratio x gain]. What k-means at step 0 sees is this many times narrower than the data."""
+    rows = []
+    for ratio in PHASE_RATIOS:
+        data = prepare(phase_data(ctx, PHASE_DIM, ratio, 0)).train
+        for gain in PHASE_GAINS:
+            model = dataclasses.replace(settings.SMALL_MIXTURE_MODEL, num_codes=10 * PHASE_K_PER_C, encoder_gain=gain)
+            spec = BASELINE(settings.mixture_base(ctx, model=model, train=settings.mixture_sweep_train(ctx)))
+            spec = dataclasses.replace(spec, data=phase_data(ctx, PHASE_DIM, ratio, 0))
+            rows.append({"ratio": ratio, "gain": gain, "spread": metrics.mean_pairwise_euclidean_distance(data)
+                         / metrics.mean_pairwise_euclidean_distance(encoder_outputs(spec, data))})
+    return pd.DataFrame(rows).pivot(index="ratio", columns="gain", values="spread")
 
 
 def case_lists(ctx: Context) -> dict[str, list[Case]]:
@@ -333,25 +361,30 @@ def perplexity_gain(table: pd.DataFrame, by: list[str]) -> pd.Series:
     return table[table.arm == DEFERRED.id].set_index(index)["perplexity"] / base
 
 
-def phase_grids(phase: Runs) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
-    """Each slice of the phase diagram (by its swept column, ``D`` or ``K_per_C``): the baseline's utilization
-    and deferral's perplexity gain, means over seeds, as tables [std x swept value]."""
+def phase_grids(phase: Runs) -> dict[str, dict[str, pd.DataFrame]]:
+    """Each slice of the phase diagram (by its swept label: ``D``, ``K_per_C``, ``gain``): the baseline's
+    utilization and coverage and deferral's perplexity gain (seed against seed), means over seeds, as tables
+    [separation ratio x swept value]."""
     table = phase.table
-    slices = {"D": (PHASE_DIMS, table[table.K_per_C == PHASE_K_PER_C]),
-              "K_per_C": (PHASE_CODES_PER_COMPONENT, table[table.D == PHASE_DIM])}
+    fixed = {"D": {"K_per_C": PHASE_K_PER_C, "gain": PHASE_GAIN}, "K_per_C": {"D": PHASE_DIM, "gain": PHASE_GAIN},
+             "gain": {"D": PHASE_DIM, "K_per_C": PHASE_K_PER_C}}
     out = {}
-    for column, (values, rows) in slices.items():
-        base = rows[rows.arm == BASELINE.id].set_index(["std", column, "seed"])
-        grids = (base["utilization"].groupby(["std", column]).mean(),
-                 perplexity_gain(rows, ["std", column]).groupby(["std", column]).mean())
-        out[column] = tuple(g.unstack(column).reindex(index=list(PHASE_STDS), columns=list(values)) for g in grids)
+    for column, values in PHASE_SLICES:
+        rows = table
+        for name, value in fixed[column].items():
+            rows = rows[rows[name] == value]
+        base = rows[rows.arm == BASELINE.id].groupby(["ratio", column])
+        grids = {"utilization": base["utilization"].mean(), "coverage": base["coverage"].mean(),
+                 "gain": perplexity_gain(rows, ["ratio", column]).groupby(["ratio", column]).mean()}
+        out[column] = {name: g.unstack(column).reindex(index=list(PHASE_RATIOS), columns=list(values))
+                       for name, g in grids.items()}
     return out
 
 
 def phase_table(phase: Runs) -> pd.DataFrame:
-    """Means over seeds of each arm's utilization and perplexity in every cell of the phase diagram."""
-    return phase.table.pivot_table(index=["D", "K_per_C", "std"], columns="arm",
-                                   values=["utilization", "perplexity"]).round(3)
+    """Means over seeds of each arm's utilization, coverage and perplexity in every cell of the phase diagram."""
+    return phase.table.pivot_table(index=["D", "K_per_C", "gain", "ratio"], columns="arm",
+                                   values=["utilization", "coverage", "perplexity"]).round(3)
 
 
 # ---- claims, by section (the claims table is their concatenation) ----------------------------------------
