@@ -58,7 +58,8 @@ fixes.summary_table(runs, decimals=3)
 # ## 1 · How long to defer
 #
 # T_c from 0 % (early quantization, the baseline) to 50 % of the budget; k-means on the encoder at the switch,
-# EMA updates. Mean and min–max over seeds.
+# EMA updates. Mean and min–max over seeds; each point in its arm's colour (red: the baseline; blues, darker
+# with longer deferral).
 
 # %%
 show(plots.defer_fraction(runs, ctx))
@@ -84,8 +85,9 @@ continuous phase needed is {cifar.needed} on CIFAR-10 and {mixture.needed} on th
 # %% [markdown]
 # ## 2 · All arms side by side
 #
-# Bars: mean over seeds; lines: min to max. Red: early quantization variants; blue: deferred variants; grey:
-# the outside reference.
+# Points: mean over seeds; lines: min to max. Each arm in its own colour, the same in every figure; the marker
+# gives its family (circles: early quantization, squares: deferred, diamond: the outside reference).
+# Perplexity, spread ratio and reconstruction error are on log axes.
 
 # %%
 show(plots.arms(runs, ctx))
@@ -118,6 +120,14 @@ dead-code expiry ({mixture.vqtorch.utilization:%.1} and {cifar.vqtorch.utilizati
 and a low-dimensional lookup do not fix the collapse ({non_fixes:range .0f} % of the codes used).
 **{verdict}**: deferral fixes tokens collapse, and the ablation supports the paper's mechanism (the codebook
 must be anchored to matured embeddings); {but}.
+
+*Is it the timing or the re-initialization?* If timing is the cause, deferral should still come out ahead of
+early quantization with dead-code re-initialization. The claims table's rows for that question (implied, not
+reported by the paper, which never tries re-initialization), deferred against early + re-init: on the mixture
+{reinit.mixture}; on CIFAR-10 {reinit.cifar}. Deferral against vector-quantize-pytorch (its rotation trick, EMA,
+its own k-means on the first batch and expiry): utilization {claims.mixture_peer.verdict} on the mixture,
+{claims.cifar_peer.verdict} on CIFAR-10; against the baseline trained by the codebook loss instead of EMA:
+{claims.mixture_no_ema.verdict} and {claims.cifar_no_ema.verdict}.
 
 *Initialization versus update rule:* a random-normal codebook updated by EMA (like the baseline) instead of by
 the codebook loss uses {ema_vs_loss} codes than with the codebook loss ({mixture.early_normal_ema.utilization:%.0}

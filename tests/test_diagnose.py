@@ -225,6 +225,30 @@ def test_plot_writes_one_page_png(tmp_path):
     plt.close(fig)
 
 
+def test_dead_codes_are_drawn_above_the_used_ones_and_magnified_when_bunched():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    torch.manual_seed(0)
+    z, centres = mixture(n=600)
+    # 12 dead codes bunched in a patch 1/1000 of the data's extent, off the data: one blob at full scale
+    bunched = z.mean(0) + 2 * z.std() + 0.001 * torch.randn(12, 8)
+    fig = diagnose(z, torch.cat([centres, bunched])).plot()
+    pca = fig.axes[1]
+    dead = next(c for c in pca.collections if c.get_label().startswith("dead codes"))
+    used = next(c for c in pca.collections if c.get_label() == "used codes")
+    assert dead.get_label() == "dead codes (12)" and dead.get_zorder() > used.get_zorder()
+    insets = [a for a in pca.child_axes]
+    assert len(insets) == 1 and "magnified" in insets[0].get_title()
+    plt.close(fig)
+    # spread out dead codes are visible as they are: no inset
+    fig = diagnose(z, torch.cat([centres, 3 * torch.randn(12, 8)])).plot()
+    assert not fig.axes[1].child_axes
+    plt.close(fig)
+
+
 # -- adapters -----------------------------------------------------------------------------------------------
 def test_vqlib_adapter_counts_the_layers_own_indices():
     torch.manual_seed(0)

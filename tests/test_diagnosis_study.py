@@ -141,3 +141,36 @@ def test_templates_render_when_every_tokenizer_collapsed(ctx):
     assert "tokens collapse" in prose.render(templates["peer_facts"], diagnosis.peer_facts(peer, ctx))
     text = prose.render(templates["tokenizer_facts"], diagnosis.tokenizer_facts(cifar))
     assert "3 of its 256 codes in use" in text
+
+
+def test_a_report_page_draws_an_arm_in_its_colour_and_any_other_tokenizer_in_the_neutral_one(peer, cifar, ctx,
+                                                                                              monkeypatch):
+    """The CIFAR-10 baseline's page was drawn in blue, the deferred arm's colour in every other figure: a page of a
+    registry arm takes the arm's colour; vector-quantize-pytorch's runs, no arm of the registry, stay neutral; and
+    nothing else on a page (Lorenz curve, dead codes, thresholds) can take the tokenizer's colour."""
+    from matplotlib.colors import to_rgb
+
+    from vqlib.diagnose.plot import NEUTRAL
+    from vqlib.plotting import diagnosis as plots
+    from vqlib.plotting import plt
+
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, name, *args, **kwargs: figures.append(fig) or name)
+    monkeypatch.setattr(diagnosis.Diagnosed, "provenance", "test data; seed 0")  # names the data, reads none
+    pages = [(cifar.one(arm=BASELINE), BASELINE.color), (cifar.one(arm=DEFERRED), DEFERRED.color),
+             (peer.one(run="random"), NEUTRAL), (peer.one(run="deferred"), NEUTRAL)]
+    assert [plots.color_of(d) for d, _ in pages] == [BASELINE.color, DEFERRED.color, None, None]
+    for diagnosed, color in pages:
+        plots.report_page(diagnosed, ctx)
+        usage, pca, spectra, shrinkage, lorenz = figures[-1].axes
+        accent = to_rgb(color)
+        assert to_rgb(usage.collections[0].get_facecolor()[0][:3]) == accent
+        (used,) = [c for c in pca.collections if c.get_label() == "used codes"]
+        assert to_rgb(used.get_facecolor()[0][:3]) == accent
+        (codes,) = [line for line in spectra.lines if line.get_label().startswith("codes")]
+        assert to_rgb(codes.get_color()) == accent
+        assert {to_rgb(bar.get_facecolor()[:3]) for bar in shrinkage.patches} == {accent}
+        others = [to_rgb(line.get_color()) for line in lorenz.lines + shrinkage.lines]
+        others += [to_rgb(c.get_edgecolor()[0][:3]) for c in pca.collections if c.get_label() == "dead codes"]
+        assert others and accent not in others
+        plt.close(figures[-1])

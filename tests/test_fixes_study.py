@@ -154,11 +154,21 @@ def test_the_claims_keep_their_rows_and_order_and_carry_keys(runs, capacity):
             "utilization, deferred vs baseline", "perplexity, deferred vs baseline",
             "codebook/embedding spread, deferred vs baseline",
             "utilization, deferred (k-means at switch) vs deferred (normal codebook at switch)")] + [
+        f"{d}: {t}" for d in fixes.DATASETS for t in (
+            *(f"{m}, deferred vs early + dead-code re-init (timing or re-init?)" for m in (
+                "utilization", "perplexity", "codebook/embedding spread", "reconstruction MSE")),
+            "utilization, deferred vs vector-quantize-pytorch (k-means, expiry)",
+            "utilization, deferred vs early k-means, no EMA (codebook loss)")] + [
         "mixture: embedding eff. rank, width 256 vs 4 (baseline)",
         "CIFAR-10: embedding eff. rank, channels 64 vs 16 (baseline)"]
     assert [c.key for c in claims] == [f"{d}_{k}" for d in ("mixture", "cifar")
                                        for k in ("utilization", "perplexity", "spread", "init")] + [
+        f"{d}_{k}" for d in ("mixture", "cifar") for k in (
+            "reinit_utilization", "reinit_perplexity", "reinit_spread", "reinit_mse", "peer", "no_ema")] + [
         "mixture_capacity", "cifar_capacity"]
+    reinit = [c for c in claims if "_reinit_" in c.key]
+    assert all(not c.stated for c in reinit)  # the paper never tries re-initialization: implied, not reported
+    assert [c.paper for c in reinit[:4]] == ["higher", "higher", "higher", "lower"]  # deferral ahead on each
     cifar_init = claims[7]
     assert (len(cifar_init.first), len(cifar_init.second)) == (5, 3)
 
@@ -214,11 +224,12 @@ def test_capacity_facts(capacity, ctx):
 
 def test_evaluation_facts_count_the_rows_that_agree(runs, capacity, ctx):
     facts = fixes.evaluation_facts(runs, capacity, ctx)
-    assert facts.every_row == "Every row agrees."
+    # here re-initialization and the peer reach deferral on every measure: those 10 rows disagree with the paper
+    assert facts.every_row == "12 of 22 rows agree; 10 disagree."
     assert facts.main_seeds == [5] and facts.cifar_other_seeds == 3 and facts.capacity_seeds == 3
     assert facts.claims.cifar_init.interval == "min-max of 15 comparisons" and facts.main_interval == "paired bootstrap"
     facts = fixes.evaluation_facts(runs, _capacity(ctx, rank_at_low=14.0), ctx)
-    assert facts.every_row == "8 of 10 rows agree; 2 disagrees."
+    assert facts.every_row == "10 of 22 rows agree; 12 disagree."
 
 
 def _templates() -> list[tuple[str, str]]:
@@ -243,7 +254,7 @@ def test_every_template_of_notebook_03_renders_from_its_facts(runs, capacity, ct
                    "width 4 cuts the embeddings' effective rank to 3.6", "**Agrees** that capacity counters",
                    "All of this is at CPU scale (1,500 mixture steps, 600 CIFAR-10 steps on 20,000 images)",
                    "have 5 seeds per side (paired bootstrap)", "(5 vs 3: the min-max of 15 comparisons)",
-                   "Every row agrees."):
+                   "12 of 22 rows agree; 10 disagree.", "deferred against early + re-init: on the mixture"):
         assert phrase in " ".join(text.split()), phrase
 
 
@@ -252,3 +263,65 @@ def test_one_verdict_for_several_claims():
     assert fixes._overall(["agrees", "disagrees"]) == "partly agrees"
     assert fixes._overall(["inconclusive", "disagrees"]) == "inconclusive"
     assert fixes._overall(["disagrees"]) == "disagrees"
+
+
+# ---- figures ----------------------------------------------------------------------------------------------------
+
+def _drawn(monkeypatch, draw):
+    """The figure that ``draw`` saves, kept instead of written (its data sources named, not read)."""
+    from types import SimpleNamespace
+
+    from vqlib.plotting import fixes as plots
+
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, name, *args, **kwargs: figures.append(fig) or name)
+    monkeypatch.setattr(fixes, "sources", lambda ctx: SimpleNamespace(mixture="mixture", dim=32, cifar="CIFAR-10",
+                                                                      mixture_seeds="seeds", cifar_seeds="seeds"))
+    draw(plots)
+    return figures[-1]
+
+
+def _labels_in_view(ax) -> list[str]:
+    ax.figure.canvas.draw()
+    low, high = sorted(ax.xaxis.get_view_interval())
+    return [t.get_text() for t in ax.xaxis.get_majorticklabels()
+            if t.get_text() and low * (1 - 1e-9) <= t.get_position()[0] <= high * (1 + 1e-9)]
+
+
+def test_the_arms_figure_draws_points_with_ranges_in_each_arms_colour_never_bars_on_log_axes(runs, ctx, monkeypatch):
+    """03_arms drew bars on log axes (a bar's length means nothing there; the CIFAR-10 MSE panel had one tick)."""
+    from matplotlib.colors import to_rgba
+    from matplotlib.container import BarContainer, ErrorbarContainer
+    from matplotlib.patches import Rectangle
+
+    from vqlib.plotting import plt
+
+    fig = _drawn(monkeypatch, lambda plots: plots.arms(runs, ctx))
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert len(panels) == 8
+    log = [ax for ax in panels if ax.get_xscale() == "log"]
+    assert len(log) == 6  # perplexity, spread ratio and reconstruction error, both datasets
+    for ax in panels:
+        assert not any(isinstance(c, BarContainer) for c in ax.containers), ax.get_title()
+        assert not any(isinstance(p, Rectangle) for p in ax.patches), ax.get_title()
+        points = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+        assert [to_rgba(c.lines[0].get_color()) for c in points] == [to_rgba(a.color) for a in fixes.FIX_ARMS]
+        assert [c.has_xerr for c in points] == [True] * len(fixes.FIX_ARMS)  # each with its min-max range
+    for ax in log:
+        labels = _labels_in_view(ax)
+        assert len(labels) >= 3, (ax.get_title(), labels)
+        assert not any("^" in t or "e" in t for t in labels), (ax.get_title(), labels)
+    plt.close(fig)
+
+
+def test_the_timing_figure_draws_each_point_in_its_arms_colour(runs, ctx, monkeypatch):
+    from matplotlib.colors import to_rgba
+
+    from vqlib.plotting import plt
+
+    fig = _drawn(monkeypatch, lambda plots: plots.defer_fraction(runs, ctx))
+    by_tc = sorted(fixes.TIMING, key=lambda a: a.t_c_percent)
+    for ax in fig.axes:
+        (points,) = ax.collections[-1:]
+        assert [tuple(c) for c in points.get_facecolors()] == [to_rgba(a.color) for a in by_tc]
+    plt.close(fig)

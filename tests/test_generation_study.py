@@ -217,3 +217,27 @@ def test_the_figures_are_drawn_from_the_study(monkeypatch, tmp_path):
     assert all(p.parent == tmp_path / "figures" for p in drawn)
     everything = claims_table(generation.claims(study.table)).assign(notebook="04 generation")
     assert plots.summary_effects(everything, study.ctx).name == "04_summary_effects.png"
+
+
+def test_the_figures_draw_each_tokenizer_in_its_arms_colour(monkeypatch):
+    """04_quality_vs_diversity drew deferral in blues of its own (not the arms' colours): every tokenizer in the
+    colour its arm has in every figure, here and in the diversity panels (one point per T_c)."""
+    from matplotlib.colors import to_rgba
+
+    from vqlib.plotting import generation as plots
+    from vqlib.plotting import plt
+
+    monkeypatch.setattr(generation, "source", lambda ctx: "CIFAR-10 test copy")
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, name, *args, **kwargs: figures.append(fig) or name)
+    study = _study(_table(shuffle=True))
+    expected = [to_rgba(a.color) for a in sorted(generation.TOKENIZER_ARMS, key=lambda a: a.t_c_percent)]
+    plots.quality_vs_diversity(study)
+    for ax in figures[-1].axes:
+        drawn = {c.get_label(): to_rgba(c.get_facecolor()[0]) for c in ax.collections}
+        assert drawn == {a.label: to_rgba(a.color) for a in generation.TOKENIZER_ARMS}
+    plots.diversity_vs_tc(study)
+    for ax in figures[-1].axes:
+        points = [c for c in ax.collections if len(c.get_facecolors()) == len(expected)]
+        assert [[tuple(f) for f in p.get_facecolors()] for p in points] == [expected], ax.get_ylabel()
+    plt.close("all")

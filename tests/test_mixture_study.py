@@ -196,6 +196,32 @@ def test_init_scale_facts_group_the_scales_by_what_they_measure():
     assert text == "10× and 100× end with 1 code; 21–23 %"
 
 
+
+def test_the_init_scale_figure_draws_every_arm_in_its_own_colour(monkeypatch):
+    """01_init_scale drew the swept early-normal arm in the colour cycle's first colour (the deferred arm's)."""
+    from matplotlib.colors import to_rgba
+
+    from vqlib.plotting import mixture as plots
+    from vqlib.plotting import plt
+
+    rows = [({"arm": "early_normal", "relative_scale": s, "seed": seed}, {"utilization": 0.2, "coverage": 0.5,
+                                                                         "perplexity": 6.0})
+            for s in mixture.RELATIVE_SCALES for seed in (0, 1)]
+    reference = fake_runs([({"arm": arm, "seed": seed}, {"utilization": u, "coverage": u, "perplexity": 10 * u})
+                           for arm, u in ((B, 0.24), (D, 1.0)) for seed in (0, 1)])
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, name, *args, **kwargs: figures.append(fig) or name)
+    plots.init_scale(fake_runs(rows), reference, context("smoke"))
+    (fig,) = figures
+    for ax in fig.axes:
+        (sweep,) = ax.containers
+        assert to_rgba(sweep.lines[0].get_color()) == to_rgba(ARMS["early_normal"].color)
+        assert sweep.get_label().startswith(ARMS["early_normal"].label)
+        for arm in (BASELINE, DEFERRED):
+            (line,) = [line for line in ax.lines if line.get_label() == arm.label]
+            assert to_rgba(line.get_color()) == to_rgba(arm.color)
+    plt.close(fig)
+
 def test_settings_facts_and_the_first_line_come_from_the_scale():
     ctx = context("smoke")
     f = mixture.settings_facts(ctx)

@@ -167,3 +167,99 @@ def test_effect_sizes_legend_names_every_marker_drawn():
     assert markers == {">", "D"} and "paper expects equal" in labels
     labels, markers = legend_labels([higher])
     assert markers == {">"} and "paper expects equal" not in labels
+
+
+# ---- one notation per axis, readable log ticks, one colour per arm (issue 22, section 8) ----------------------
+
+def _labels_in_view(ax, axis: str = "x") -> list[str]:
+    """The non-empty labels of the major ticks inside the axis' view, as the drawn figure shows them."""
+    ax.figure.canvas.draw()
+    which = ax.xaxis if axis == "x" else ax.yaxis
+    low, high = sorted(which.get_view_interval())
+    return [t.get_text() for t in which.get_majorticklabels()
+            if t.get_text() and low * (1 - 1e-9) <= t.get_position()[0 if axis == "x" else 1] <= high * (1 + 1e-9)]
+
+
+def _notation(label: str) -> str:
+    return "power" if "^" in label else "scientific" if "e" in label.lower() else "plain"
+
+
+@pytest.mark.parametrize("values, expected", [
+    ((4, 16, 64, 256), ["4", "16", "64", "256"]),  # 01_capacity's widths read "4, 16, 2^6, 2^8" before
+    ((4, 64, 256), ["4", "64", "256"]),
+    ((64, 256, 1024, 4096), ["$2^{6}$", "$2^{8}$", "$2^{10}$", "$2^{12}$"]),
+    ((16, 64, 256, 1024, 4096, 16384), ["$2^{4}$", "$2^{6}$", "$2^{8}$", "$2^{10}$", "$2^{12}$", "$2^{14}$"]),
+    ((5, 10, 20, 40, 80, 160), ["5", "10", "20", "40", "80", "160"]),
+    ((0.001, 0.01, 0.1, 1, 10, 100), ["0.001", "0.01", "0.1", "1", "10", "100"]),
+    ((0, 5, 10, 25, 33, 50), ["0", "5", "10", "25", "33", "50"]),
+    ((100, 1000, 1e6), ["$10^{2}$", "$10^{3}$", "$10^{6}$"]),  # never "1e+06" beside "100"
+    ((3, 1000, 1e6), ["3", "1000", "1000000"]),
+])
+def test_sweep_ticks_use_one_notation_per_axis(values, expected):
+    labels = plotting.tick_labels(values)
+    assert labels == expected
+    assert len({_notation(t) for t in labels}) == 1
+
+
+def test_every_committed_sweep_reads_in_one_notation():
+    """The x values of every figure drawn by plot_sweep: one notation on each axis, as drawn."""
+    import pandas as pd
+
+    from vqlib.studies import fixes, generation, mixture
+
+    sweeps = {"01_capacity width": [w for _, d, w in mixture.CAPACITIES if d == 2],
+              "01_codebook_size": mixture.CODEBOOK_SIZES, "01_init_scale": mixture.RELATIVE_SCALES,
+              "02_codebook_size": (64, 256, 1024, 4096), "02_capacity": (16, 32, 64),
+              "03_defer_fraction": sorted(fixes.TIMING_ARMS.values()),
+              "04_diversity_vs_tc": sorted({a.t_c_percent for a in generation.TOKENIZER_ARMS}),
+              **{f"03_capacity {dataset}": values for dataset, (_, values) in fixes.CAPACITY.items()}}
+    for name, values in sweeps.items():
+        table = pd.DataFrame({"x": list(values), "y": range(len(values))})
+        fig, ax = plt.subplots()
+        plotting.plot_sweep(ax, table, "x", "y", logx=min(values) > 0)
+        labels = _labels_in_view(ax)
+        assert labels == plotting.tick_labels(sorted(values)), name
+        assert len({_notation(t) for t in labels}) == 1, (name, labels)
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("low, high", [(0.02, 0.3), (0.0023, 0.35), (0.8, 260), (0.08, 20), (0.024, 0.037),
+                                       (1e-4, 10)])
+def test_log_ticks_label_at_least_three_ticks_in_plain_numbers(low, high):
+    """03_arms' CIFAR-10 MSE panel (about 0.02 to 0.3) had a single labelled tick."""
+    for axis in ("x", "y"):
+        fig, ax = plt.subplots(figsize=(3.5, 3))
+        (ax.semilogx if axis == "x" else ax.semilogy)([low, high], [low, high])
+        plotting.log_ticks(ax, axis)
+        labels = _labels_in_view(ax, axis)
+        assert 3 <= len(labels) <= 9, labels
+        assert {_notation(t) for t in labels} == {"plain"}, labels
+        plt.close(fig)
+
+
+def test_plot_sweep_draws_one_line_in_a_given_colour_and_points_in_their_own():
+    import pandas as pd
+    from matplotlib.colors import to_rgba
+
+    table = pd.DataFrame({"T_c %": [0, 0, 10, 10], "u": [0.2, 0.4, 0.9, 1.0]})
+    fig, ax = plt.subplots()
+    plotting.plot_sweep(ax, table, "T_c %", "u", color="0.5", label="sweep", point_colors={0: "#ff0000", 10: "b"})
+    (container,) = ax.containers
+    assert container.get_label() == "sweep" and to_rgba(container.lines[0].get_color()) == to_rgba("0.5")
+    (points,) = ax.collections[-1:]
+    assert [tuple(c) for c in points.get_facecolors()] == [to_rgba("#ff0000"), to_rgba("b")]
+    plt.close(fig)
+
+
+def test_every_arm_has_a_colour_of_its_own():
+    """One palette for the arms: no two arms that can share a figure look alike (early low-dim lookup and
+    vector-quantize-pytorch were both mid-grey)."""
+    from itertools import combinations
+
+    from matplotlib.colors import to_rgb
+
+    from vqlib.studies.arms import ARMS
+
+    for a, b in combinations(ARMS.values(), 2):
+        distance = np.linalg.norm(np.subtract(to_rgb(a.color), to_rgb(b.color)))
+        assert distance > 0.05, f"{a.id} and {b.id} have nearly the same colour ({a.color}, {b.color})"

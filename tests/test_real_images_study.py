@@ -225,7 +225,7 @@ def test_the_claims_keep_their_rows_order_and_text_and_carry_keys(study):
         [f"{name}: {m}, deferred vs baseline" for name in (CIFAR10, IMAGENET) for m in metrics]
         + ["CIFAR-10 K=64: reconstruction MSE, deferred vs baseline",
            "CIFAR-10 K=4096: reconstruction MSE, deferred vs baseline",
-           "CIFAR-10: baseline perplexity at K=4096 vs K=64",
+           "CIFAR-10: baseline perplexity at K=4096 vs K=1024 (still growing below 2^13)",
            "CIFAR-10: embedding eff. rank, 64 vs 16 channels (baseline)"])
     assert [c.paper for c in found] == ["higher"] * 5 + ["lower"] + ["higher"] * 5 + ["lower", "equal", "lower",
                                                                                       "higher", "higher"]
@@ -317,15 +317,16 @@ def test_view_facts_count_used_and_dead_codes(study):
 
 def test_verdict_facts_count_and_name_the_rows_that_do_not_agree(study, cifar_only):
     f = real_images.verdict_facts(study.arms, study.sizes, study.capacity)
-    assert f.tally == "13 of 16 rows agree and 3 disagree"
+    assert f.tally == "12 of 16 rows agree and 4 disagree"
     assert f.not_agreeing.split("; ") == [
         "CIFAR-10: spread of used codes (cos), deferred vs baseline (disagrees, ratio 0.92)",
         "ImageNet: spread of used codes (cos), deferred vs baseline (disagrees, ratio 0.64)",
-        "CIFAR-10 K=64: reconstruction MSE, deferred vs baseline (disagrees, ratio 0.78)"]
+        "CIFAR-10 K=64: reconstruction MSE, deferred vs baseline (disagrees, ratio 0.78)",
+        "CIFAR-10: baseline perplexity at K=4096 vs K=1024 (still growing below 2^13) (disagrees, ratio 1.02)"]
     assert (f.headline_n, f.sweep_n, f.k_small) == (5, 3, 64)
     assert (f.used_spread, f.small_k_error) == ("less", "lower")
     f = real_images.verdict_facts(cifar_only.arms, cifar_only.sizes, cifar_only.capacity)
-    assert f.tally == "8 of 10 rows agree and 2 disagree" and f.claims.imagenet_used_spread.verdict == "n/a"
+    assert f.tally == "7 of 10 rows agree and 3 disagree" and f.claims.imagenet_used_spread.verdict == "n/a"
 
 
 def test_one_verdict_across_datasets():
@@ -377,7 +378,7 @@ def test_every_template_of_notebook_02_renders_from_its_facts(study, ctx):
             "the baseline's 180 dead codes", "between 0.7 and 1.4 over training", "**Agrees** on spread",
             "(held-out MSE 0.025 vs 0.035 on CIFAR-10, mean of five CIFAR-10 seeds; 0.025 vs 0.035 for the seed 0",
             "baseline ends at 20 % and deferral at 79 % over three ImageNet seeds",
-            "Here 13 of 16 rows agree and 3 disagree",
+            "Here 12 of 16 rows agree and 4 disagree",
             "rest on 5 seeds per side, interval bootstrap 95 % (paired)"):
         assert phrase in text, phrase
 
@@ -385,7 +386,7 @@ def test_every_template_of_notebook_02_renders_from_its_facts(study, ctx):
 def test_the_prose_renders_without_imagenet(cifar_only, ctx):
     text = _rendered(cifar_only, ctx)
     assert "{" not in text and "no ImageNet seeds" in text and "n/a on ImageNet" in text
-    assert "Here 8 of 10 rows agree and 2 disagree" in text
+    assert "Here 7 of 10 rows agree and 3 disagree" in text
 
 
 def test_the_prose_renders_at_the_smoke_scale_with_one_seed():
@@ -414,3 +415,26 @@ def test_every_figure_is_drawn_and_saved(study, ctx, tmp_path, monkeypatch):
                                                               "codebook_size", "capacity", "shrinkage", "tsne",
                                                               "reconstructions")]
     assert all(p.is_file() and p.with_suffix(".pdf").is_file() for p in paths)
+
+
+def test_the_usage_histograms_draw_each_arm_in_its_own_colour(study, ctx, monkeypatch):
+    """02_usage_histograms coloured by family (early uniform and early normal in the baseline's red): each arm
+    in the colour it has in every other figure."""
+    from matplotlib.colors import to_rgba
+
+    from vqlib.plotting import plt
+    from vqlib.plotting import real_images as plots
+    from vqlib.studies.arms import ARMS, INITIALIZATION_ARMS
+
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, name, *args, **kwargs: figures.append(fig) or name)
+    plots.usage_histograms(study.arms, _usages(study.available), study.available, ctx)
+    (fig,) = figures
+    axes = np.array(fig.axes).reshape(len(study.available), len(INITIALIZATION_ARMS))
+    for row in axes:
+        for ax, arm_id in zip(row, INITIALIZATION_ARMS):
+            (steps,) = ax.patches
+            assert to_rgba(steps.get_facecolor()) == to_rgba(ARMS[arm_id].color), (ax.get_title(), arm_id)
+            assert all(to_rgba(line.get_color()) == to_rgba(ARMS[arm_id].color) for line in ax.lines)
+    assert len({to_rgba(ax.patches[0].get_facecolor()) for ax in axes[0]}) == len(INITIALIZATION_ARMS)
+    plt.close(fig)

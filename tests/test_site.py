@@ -278,8 +278,8 @@ def test_every_page_loads_in_a_headless_browser_with_its_images_and_links(site, 
 
 def test_a_table_of_both_kinds_names_the_kind_beside_each_effect():
     rows = [{"claim": "a vs b", "expected": "higher", "source": "the paper", "n": "3 vs 3", "first": "2.5",
-             "second": "1.25", "effect": kind, "effect size": size, "95 % interval": "[1.5, 2.5]",
-             "interval": "min-max of 3 pairs", "measured": "higher", "verdict": "agrees"}
+             "second": "1.25", "effect": kind, "effect size": size, "interval": "[1.5, 2.5]",
+             "interval kind": "min-max of 3 pairs", "measured": "higher", "verdict": "agrees"}
             for kind, size in (("ratio", "2.0"), ("difference", "-0.012345"))]
     table = build_site.claims_table_html(rows)
     assert "ratio first / second, or difference first &minus; second" in table

@@ -103,11 +103,12 @@ def test_claims_table_verdicts_on_hand_computed_cases():
     assert (first["n"], first["first"], first["second"], first["effect"], first["effect size"]) == \
         ("3 vs 3", 3.0, 1.0, "ratio", 3.0)
     # fewer than 5 seeds: the range of the per-seed ratios 2/1, 3/1, 4/1
-    assert (first["95 % interval"], first["interval"]) == ("[2, 4]", "min-max of 3 pairs")
-    assert table.iloc[4]["interval"] == "min-max of 6 comparisons" and table.iloc[4]["95 % interval"] == "[0.333, 0.55]"
-    assert table.iloc[6]["interval"] == "point"
+    assert (first["interval"], first["interval kind"]) == ("[2, 4]", "min-max of 3 pairs")
+    assert "95 % interval" not in table.columns  # a min-max range is not a 95 % interval
+    assert table.iloc[4]["interval kind"] == "min-max of 6 comparisons" and table.iloc[4]["interval"] == "[0.333, 0.55]"
+    assert table.iloc[6]["interval kind"] == "point"
     negative = table.iloc[8]
-    assert (negative["effect"], negative["effect size"], negative["95 % interval"]) == ("difference", 1.5, "[1, 2]")
+    assert (negative["effect"], negative["effect size"], negative["interval"]) == ("difference", 1.5, "[1, 2]")
     assert set(table["source"]) == {"the paper"}
     implied = claims_table([Claim("not reported", "higher", [2.0], [1.0], stated=False)]).iloc[0]
     assert (implied["expected"], implied["source"]) == ("higher", "implied, not reported by the paper")
@@ -226,3 +227,13 @@ def test_a_fact_named_like_a_dict_method_is_refused():
     with pytest.raises(ValueError, match="'values'"):
         prose.facts(dims={"values": [2, 8]})  # {dims.values} would render dict.values, not the list
     assert prose.render("{dims.swept}", prose.facts(dims={"swept": [2, 8]})) == "2 and 8"
+
+
+def test_the_summary_counts_a_measurement_once_whichever_notebooks_ask_for_it():
+    from vqlib.studies.summary import distinct_claims
+
+    same = Claim("CIFAR-10: utilization, deferred vs baseline", "higher", [1.0, 0.9], [0.4, 0.5])
+    again = Claim("CIFAR-10: utilization, deferred vs baseline (notebook 03)", "higher", [1.0, 0.9], [0.4, 0.5])
+    other = Claim("mixture: utilization", "higher", [1.0, 0.9], [0.5, 0.4])  # the same values, paired otherwise
+    kept = distinct_claims([("02", [same]), ("03", [again, other])])
+    assert [[c.text for c in claims] for _, claims in kept] == [[same.text], [other.text]]

@@ -294,8 +294,8 @@ def claims_table_html(rows: list[dict]) -> str:
     one_kind = kinds.pop() if len(kinds) == 1 else None
     effect_header = _KIND_HEADER.get(one_kind, "effect<br>(ratio first / second, or difference first &minus; second)")
     head = ("<tr><th>claim</th><th>expected</th><th>source</th><th>n</th><th>first<br>(mean)</th>"
-            f"<th>second<br>(mean)</th><th>{effect_header}</th><th>95 % interval<br><span class=\"kind\">how it was "
-            "made</span></th><th>measured</th><th>verdict</th></tr>")
+            f"<th>second<br>(mean)</th><th>{effect_header}</th><th>interval<br><span class=\"kind\">bootstrap 95 % "
+            "or min-max</span></th><th>measured</th><th>verdict</th></tr>")
     body = []
     for row in rows:
         kind = row.get("effect", "")
@@ -308,8 +308,8 @@ def claims_table_html(rows: list[dict]) -> str:
             f'<td>{html.escape(row.get("source", ""))}</td><td class="num count">{html.escape(row.get("n", ""))}</td>'
             f'<td class="num">{number(row.get("first", ""))}</td><td class="num">{number(row.get("second", ""))}</td>'
             f'<td class="num">{effect if kind else "&mdash;"}</td>'
-            f'<td class="interval">{_interval(row.get("95 % interval", ""))}'
-            f'<span class="how">{html.escape(row.get("interval", ""))}</span></td>'
+            f'<td class="interval">{_interval(row.get("interval", ""))}'
+            f'<span class="how">{html.escape(row.get("interval kind", ""))}</span></td>'
             f'<td>{html.escape(row.get("measured", ""))}</td>'
             f'<td class="verdict {html.escape(verdict)}">{html.escape(verdict)}</td></tr>')
     return (f'<div class="vq-claims-wrap"><table class="vq-claims">{_COLUMNS}<thead>{head}</thead>'

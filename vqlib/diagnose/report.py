@@ -90,10 +90,11 @@ class Report:
 
     __str__ = summary
 
-    def plot(self, path: str | Path | None = None):
+    def plot(self, path: str | Path | None = None, color=None):
         """One page: sorted usage with the Lorenz curve, a PCA view of the embeddings (the sample) with the
-        codes on top, the singular-value spectra of codes and embeddings, and the shrinkage ratios. Returns the
-        matplotlib Figure and writes it to ``path`` when given (format from the suffix)."""
+        codes on top, the singular-value spectra of codes and embeddings, and the shrinkage ratios. ``color``:
+        the tokenizer's colour (e.g. its arm's in a study; default a neutral blue). Returns the matplotlib Figure
+        and writes it to ``path`` when given (format from the suffix)."""
         from .plot import report_page
 
-        return report_page(self, path)
+        return report_page(self, path, color=color)

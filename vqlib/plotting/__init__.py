@@ -20,6 +20,7 @@ from .core import (
                    finish,
                    image_grid,
                    label_of,
+                   log_ticks,
                    mark_switch,
                    plot_curves,
                    plot_sweep,
@@ -27,8 +28,10 @@ from .core import (
                    save_figure,
                    set_style,
                    show,
+                   tick_labels,
                    use_headless_backend,
 )
 
 __all__ = ["set_style", "use_headless_backend", "save_figure", "show", "plot_curves", "curve_grid", "plot_sweep",
-           "image_grid", "finish", "label_of", "mark_switch", "effect_sizes", "LABELS", "VERDICT_COLORS", "plt"]
+           "tick_labels", "log_ticks", "image_grid", "finish", "label_of", "mark_switch", "effect_sizes", "LABELS",
+           "VERDICT_COLORS", "plt"]

@@ -49,7 +49,8 @@ def codes_over_embeddings(ax, view, style: str = "tokens", labels=None, title: s
              "counts": (None, f"dead ({dead_n})", f"used ({used_n})")}.get(legend, (None, None, None))
     emb = np.asarray(view.embeddings)
     ax.scatter(emb[:, 0], emb[:, 1], s=2, c="0.7", lw=0, rasterized=True, label=names[0])
-    ax.scatter(xy[~used, 0], xy[~used, 1], s=6, c="#d62728", lw=0, label=names[1])
+    # dead codes last, on top: they bunch where the used ones are (the shrinkage) and would hide beneath them
     ax.scatter(xy[used, 0], xy[used, 1], s=6, c="k", lw=0, label=names[2])
+    ax.scatter(xy[~used, 0], xy[~used, 1], s=6, c="#d62728", lw=0, label=names[1], zorder=3)
     if title is not None:
         ax.set_title(title, fontsize=8)

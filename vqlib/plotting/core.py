@@ -13,7 +13,8 @@ from .. import paths
 from ..cache import atomic_write
 
 __all__ = ["set_style", "use_headless_backend", "save_figure", "show", "plot_curves", "curve_grid", "plot_sweep",
-           "image_grid", "finish", "label_of", "mark_switch", "effect_sizes", "LABELS", "VERDICT_COLORS", "plt"]
+           "tick_labels", "log_ticks", "image_grid", "finish", "label_of", "mark_switch", "effect_sizes", "LABELS",
+           "VERDICT_COLORS", "plt"]
 
 #: axis labels for the history and table columns that figures plot (a raw column name is never a label)
 LABELS = {
@@ -152,18 +153,24 @@ def mark_switch(ax, step: int, label: bool = False) -> None:
 
 
 def plot_sweep(ax, table, x: str, metric: str, group: str | None = None, logx: bool = False,
-               ylabel: str | None = None, colors: dict | None = None, xlabel: str | None = None) -> None:
+               ylabel: str | None = None, colors: dict | None = None, xlabel: str | None = None,
+               color=None, label: str | None = None, point_colors: dict | None = None) -> None:
     """Mean of ``metric`` against ``x`` over seeds (error bars: min to max), one line per ``group`` value;
-    ``colors`` maps group values to colours (others take the colour cycle). The x ticks sit at the swept
-    values, labelled as plain numbers (powers of two as 2^n)."""
+    ``colors`` maps group values to colours (others take the colour cycle). Without a ``group``, one line in
+    ``color`` (default C0) named ``label`` in the legend. ``point_colors`` maps x values to the colour of the
+    marker drawn there (e.g. the arm each x value stands for: T_c = 0 is the early baseline). The x ticks sit at
+    the swept values, in one notation per axis (:func:`tick_labels`)."""
     groups = [(None, table)] if group is None else list(table.groupby(group, sort=False))
-    for i, (label, sub) in enumerate(groups):
+    for i, (name, sub) in enumerate(groups):
         stats = sub.groupby(x)[metric].agg(["mean", "min", "max"]).sort_index()
-        color = _color(colors, label, i) if label is not None else "C0"
+        line_color = _color(colors, name, i) if name is not None else (color or "C0")
         # clip: the mean of equal values can exceed their max by a rounding error
         low, high = (stats["mean"] - stats["min"]).clip(lower=0), (stats["max"] - stats["mean"]).clip(lower=0)
-        ax.errorbar(stats.index, stats["mean"], yerr=[low, high],
-                    marker="o", ms=3, capsize=2, color=color, label=None if label is None else str(label))
+        ax.errorbar(stats.index, stats["mean"], yerr=[low, high], marker="o", ms=3, capsize=2, color=line_color,
+                    label=str(name) if name is not None else label)
+        if point_colors:
+            ax.scatter(stats.index, stats["mean"], s=30, zorder=3, lw=0.5, edgecolors="0.2",
+                       c=[point_colors.get(v, line_color) for v in stats.index])
     if logx:
         ax.set_xscale("log")
     _ticks_at(ax, sorted(table[x].unique()))
@@ -171,19 +178,77 @@ def plot_sweep(ax, table, x: str, metric: str, group: str | None = None, logx: b
     ax.set_ylabel(ylabel or label_of(metric))
 
 
+def _plain(v: float) -> str:
+    """A number in plain positional notation, never as 1e+06: '0.001', '16', '4096', '1000000'."""
+    import numpy as np
+
+    return np.format_float_positional(float(v), trim="-")
+
+
+def _power(v: float, base: int) -> int | None:
+    """n where v is base**n exactly (n an integer), else None."""
+    if v <= 0:
+        return None
+    n = round(math.log(v, base))
+    return n if math.isclose(base ** n, v, rel_tol=1e-9) else None
+
+
+#: the largest value whose powers-of-two sweeps :func:`tick_labels` still writes as plain numbers
+PLAIN_UP_TO = 1000
+
+
+def tick_labels(values) -> list[str]:
+    """Labels of ticks at ``values``, in one notation for the whole axis: powers of two (2^n) when every value is
+    one and the largest passes :data:`PLAIN_UP_TO` (64 ... 4096 reads better as 2^6 ... 2^12); powers of ten
+    (10^n) when every value is one and a plain number would be long (below 0.001 or above 10^5); else plain
+    numbers ('0.01', '4', '16', '256')."""
+    values = [float(v) for v in values]
+    if not values:
+        return []
+    if max(values) > PLAIN_UP_TO and all(_power(v, 2) is not None for v in values):
+        return [f"$2^{{{_power(v, 2)}}}$" for v in values]
+    if (min(values) < 1e-3 or max(values) > 1e5) and all(_power(v, 10) is not None for v in values):
+        return [f"$10^{{{_power(v, 10)}}}$" for v in values]
+    return [_plain(v) for v in values]
+
+
 def _ticks_at(ax, values) -> None:
     from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
-    def text(v: float) -> str:
-        exponent = math.log2(v) if v > 0 else 0.5
-        if v >= 64 and exponent == int(exponent) and len(values) > 3:
-            return f"$2^{{{int(exponent)}}}$"
-        return f"{v:g}"
-
     ax.xaxis.set_major_locator(FixedLocator(values))
-    ax.set_xticklabels([text(v) for v in values])
+    ax.set_xticklabels(tick_labels(values))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def log_ticks(ax, axis: str = "x", least: int = 3) -> None:
+    """Readable ticks on a log axis: at 1, 2 and 5 times the powers of ten (or 1 and 3, or the powers alone: the
+    finest of them that gives at most eight ticks in view), labelled as plain numbers ('0.02', '0.05', '0.1'),
+    so that every log panel carries at least ``least`` labelled ticks instead of one; a span too narrow for that
+    gets round steps as on a linear axis (0.026, 0.028, ...). Call it after the data are drawn (it reads the
+    axis' limits)."""
+    import numpy as np
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    low, high = ax.get_xlim() if axis == "x" else ax.get_ylim()
+    low, high = min(low, high), max(low, high)
+    for candidate in ((1.0, 2.0, 5.0), (1.0, 3.0), (1.0,)):
+        ticks = [m * 10.0 ** e for e in range(math.floor(np.log10(low)) - 1, math.ceil(np.log10(high)) + 1)
+                 for m in candidate]
+        shown = [t for t in ticks if low * (1 - 1e-9) <= t <= high * (1 + 1e-9)]
+        subs = candidate
+        if len(shown) <= 8:
+            break
+    target.set_major_locator(LogLocator(base=10, subs=subs, numticks=30))
+    target.set_major_formatter(FuncFormatter(lambda v, _: _plain(float(f"{v:.6g}"))))
+    target.set_minor_formatter(NullFormatter())
+    if len(shown) < least:
+        # a span too narrow even for 1-2-5 (under a factor of about 2.5), where a log axis is nearly linear: round
+        # steps as on a linear one
+        from matplotlib.ticker import MaxNLocator
+
+        target.set_major_locator(MaxNLocator(nbins=least + 1, steps=[1, 2, 2.5, 5, 10]))
 
 
 #: verdict colours of the claims figures
@@ -192,8 +257,9 @@ VERDICT_COLORS = {"agrees": "#2ca02c", "disagrees": "#d62728", "inconclusive": "
 
 def effect_sizes(table, band: float = 0.05):
     """A forest plot of a claims table's ratio effects (rows with a difference effect are left out): one row
-    per claim, the effect on a log axis with its interval, coloured by verdict, the marker pointing the way the
-    paper expects (right: higher; left: lower; diamond: equal), the equality band shaded. Returns (fig, ax)."""
+    per claim, the effect on a log axis with its interval (solid: a bootstrap 95 % interval; dotted: a min-max
+    range over fewer seeds), coloured by verdict, the marker pointing the way the paper expects (right: higher;
+    left: lower; diamond: equal), the equality band shaded. Returns (fig, ax)."""
     import numpy as np
 
     rows = table[table["effect"] == "ratio"].reset_index(drop=True)
@@ -201,9 +267,12 @@ def effect_sizes(table, band: float = 0.05):
     y = np.arange(len(rows))[::-1]
     markers = {"higher": ">", "lower": "<", "equal": "D"}
     for yi, (_, row) in zip(y, rows.iterrows()):
-        low, high = (float(v) for v in row["95 % interval"].strip("[]").split(","))
+        low, high = (float(v) for v in row["interval"].strip("[]").split(","))
         color = VERDICT_COLORS[row["verdict"]]
-        ax.hlines(yi, low, high, color=color, lw=1.5)
+        # a bootstrap 95 % interval (5 seeds or more) as a solid line; a min-max range over fewer seeds, which is
+        # no confidence interval, dotted and thin
+        bootstrap = str(row["interval kind"]).startswith("bootstrap")
+        ax.hlines(yi, low, high, color=color, lw=1.5 if bootstrap else 1.0, ls="-" if bootstrap else ":")
         ax.plot(row["effect size"], yi, markers[row["expected"]], color=color, ms=6,
                 mfc=color if row["source"] == "the paper" else "white")
     ax.axvspan(1 - band, 1 / (1 - band), color="0.85", lw=0, zorder=0)
@@ -213,13 +282,19 @@ def effect_sizes(table, band: float = 0.05):
               for _, row in rows.iterrows()]
     ax.set_yticks(y, labels, fontsize=7)
     ax.set_ylim(-0.7, len(rows) - 0.3)
-    ax.set_xlabel("effect: first / second (log scale; grey band: equal within 5 %)")
+    log_ticks(ax, "x")
+    ax.set_xlabel("effect: first / second\n(log scale; grey band: equal within 5 %)")
     for verdict, color in VERDICT_COLORS.items():
         ax.plot([], [], "s", color=color, label=verdict)
     for expected, marker in markers.items():  # a legend entry for each marker the rows draw
         if (rows["expected"] == expected).any():
             ax.plot([], [], marker, color="0.3", label=f"paper expects {expected}")
     ax.plot([], [], ">", color="0.3", mfc="white", label="implied, not reported by the paper")
+    kinds = rows["interval kind"].astype(str)
+    if kinds.str.startswith("bootstrap").any():
+        ax.plot([], [], "-", color="0.3", lw=1.5, label="bootstrap 95 % interval (5+ seeds)")
+    if (~kinds.str.startswith("bootstrap")).any():
+        ax.plot([], [], ":", color="0.3", lw=1.0, label="min-max range (fewer seeds)")
     return fig, ax
 
 

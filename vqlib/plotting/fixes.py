@@ -14,7 +14,7 @@ from ..studies import fixes as study
 from ..studies.arms import colors
 from ..studies.context import Context
 from ..studies.core import Runs
-from .core import curve_grid, finish, plot_sweep, plt, save_figure
+from .core import curve_grid, finish, log_ticks, plot_sweep, plt, save_figure
 
 __all__ = ["defer_fraction", "arms", "curves", "capacity"]
 
@@ -23,17 +23,25 @@ PANELS = [("utilization", "utilization"), ("perplexity", "perplexity"),
           ("shrinkage_euclidean", "codebook / embedding spread"), ("recon_mse", "reconstruction MSE")]
 #: the families of the arms figure's legend, by the name it shows
 FAMILIES = {"early quantization": "early", "deferred quantization": "deferred", "outside reference": "reference"}
+#: the metrics of the arms figure on log axes (perplexity, spread ratio and error span orders of magnitude)
+LOG_METRICS = ("perplexity", "shrinkage_euclidean", "recon_mse")
+#: the marker of each family in the arms figure (the colour is the arm's own, the same in every figure)
+FAMILY_MARKERS = {"early": "o", "deferred": "s", "reference": "D"}
 
 
 def defer_fraction(runs: Runs, ctx: Context) -> Path:
     """03_defer_fraction: utilization, perplexity, spread ratio and reconstruction error against the length of
-    the continuous phase (T_c, % of the budget), one row per dataset; mean and min-max over seeds."""
+    the continuous phase (T_c, % of the budget), one row per dataset; mean and min-max over seeds, each point in
+    the colour of the arm it is (T_c = 0: the early baseline)."""
     timing = study.timing_table(runs)
+    arm_colors = {a.t_c_percent: a.color for a in study.TIMING}
     fig, axes = plt.subplots(2, 4, figsize=(15, 6))
     for row, dataset in enumerate(study.DATASETS):
         for ax, (metric, label) in zip(axes[row], PANELS):
-            plot_sweep(ax, timing[timing.dataset == dataset], "T_c %", metric, ylabel=f"{dataset}: {label}")
+            plot_sweep(ax, timing[timing.dataset == dataset], "T_c %", metric, ylabel=f"{dataset}: {label}",
+                       color="0.55", point_colors=arm_colors)
         axes[row, 3].set_yscale("log")
+        log_ticks(axes[row, 3], "y")
     finish(fig, "Length of the continuous phase (same total steps)")
     where = study.sources(ctx)
     return save_figure(fig, "03_defer_fraction", f"{where.mixture}, D={where.dim}; {where.cifar}", ctx.name)
@@ -45,28 +53,36 @@ def _tick(arm) -> str:
 
 
 def arms(runs: Runs, ctx: Context) -> Path:
-    """03_arms: every arm of :data:`~vqlib.studies.fixes.FIX_ARMS` as a bar (mean over seeds, line: min to
-    max) coloured by family, four metrics, one row per dataset."""
+    """03_arms: every arm of :data:`~vqlib.studies.fixes.FIX_ARMS` as a point (mean over seeds) with its range
+    (line: min to max over seeds) in the arm's own colour, the marker saying its family; four metrics, one row
+    per dataset. Perplexity, spread ratio and reconstruction error on log axes, where only positions mean
+    something, hence points and not bars."""
     fix_arms = study.FIX_ARMS
     ticks = [_tick(a) for a in fix_arms]
+    y = np.arange(len(fix_arms))
     fig, axes = plt.subplots(2, 4, figsize=(16, 9), sharey=True)
     for row, dataset in enumerate(study.DATASETS):
         for ax, (metric, label) in zip(axes[row], PANELS):
             stats = study.arm_stats(runs, dataset, metric)
-            y = np.arange(len(fix_arms))
-            ax.barh(y, stats["mean"], color=[a.family_color for a in fix_arms], alpha=0.8)
-            ax.hlines(y, stats["min"], stats["max"], color="k", lw=1)
+            for yi, a in zip(y, fix_arms):
+                mean, low, high = stats.loc[a.id, ["mean", "min", "max"]]
+                # clip: the mean of equal values can exceed their max by a rounding error
+                ax.errorbar([mean], [yi], xerr=[[max(mean - low, 0)], [max(high - mean, 0)]],
+                            fmt=FAMILY_MARKERS[a.family], ms=6, color=a.color, mec="0.25", mew=0.6, elinewidth=1.5,
+                            capsize=2.5)
             ax.set_yticks(y, ticks, fontsize=7)
             ax.set_title(f"{dataset}: {label}", fontsize=9)
-            if metric in ("perplexity", "shrinkage_euclidean", "recon_mse"):
-                ax.set_xscale("log")  # linear axes hid every deferred bar beside early normal's
-                ax.xaxis.set_minor_formatter(plt.NullFormatter())
+            if metric in LOG_METRICS:  # linear axes hid every deferred point beside early normal's
+                ax.set_xscale("log")
+                ax.margins(x=0.08)
+                log_ticks(ax, "x")
+            else:
+                ax.set_xlim(-0.04, 1.04)
             if metric == "shrinkage_euclidean":
                 ax.axvline(1.0, ls=":", color="0.3", lw=1)
-    axes[0, 0].invert_yaxis()  # the y axis is shared: invert once, to list the arms top to bottom
+    axes[0, 0].set_ylim(len(fix_arms) - 0.4, -0.6)  # the y axis is shared: the arms top to bottom, in table order
     for name, family in FAMILIES.items():
-        axes[0, 0].barh([0], [0], color=next(a.family_color for a in fix_arms if a.family == family),
-                        alpha=0.8, label=name)
+        axes[0, 0].plot([], [], FAMILY_MARKERS[family], color="0.6", mec="0.25", mew=0.6, ms=6, label=name)
     finish(fig, legend_from=axes[0, 0])
     where = study.sources(ctx)
     return save_figure(fig, "03_arms", f"{where.mixture} ({where.mixture_seeds}); {where.cifar} ({where.cifar_seeds})",

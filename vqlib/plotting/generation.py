@@ -24,6 +24,11 @@ DIVERSITY_PANELS = ("token entropy", "distinct codes / sample", generation.PIXEL
 SOURCE_COLORS = {generation.SAMPLES: "#1f77b4", generation.RECONSTRUCTIONS: "#2ca02c", generation.UNIGRAM: "0.5"}
 
 
+def _arm_colors(results: pd.DataFrame) -> dict:
+    """The colour of the arm at each T_c % of a results table (T_c = 0: the early baseline)."""
+    return {tc: ARMS[arm_id].color for tc, arm_id in results.groupby("T_c %")["arm"].first().items()}
+
+
 def _per_set(study: generation.Study, what: str) -> str:
     """The provenance line of the figures over every tokenizer and seed."""
     return (f"{generation.source(study.ctx)}; seeds {study.seeds}; {study.ctx.scale.generated_samples} {what}")
@@ -43,12 +48,13 @@ def samples(study: generation.Study) -> Path:
 
 
 def diversity_vs_tc(study: generation.Study) -> Path:
-    """Every diversity measure of the samples against the tokenizer's T_c (mean and range over seeds), with the
-    real held-out images' value where there is one and the real token maps' entropy."""
+    """Every diversity measure of the samples against the tokenizer's T_c (mean and range over seeds; each point
+    in the colour of the tokenizer's arm), with the real held-out images' value where there is one and the real
+    token maps' entropy."""
     results, reference = study.table, study.reference
     fig, axes = plt.subplots(1, len(DIVERSITY_PANELS), figsize=(3.3 * len(DIVERSITY_PANELS), 3.1))
     for ax, metric in zip(axes, DIVERSITY_PANELS):
-        plot_sweep(ax, results, "T_c %", metric)
+        plot_sweep(ax, results, "T_c %", metric, color="0.55", point_colors=_arm_colors(results))
         if metric in reference:
             ax.axhline(reference[metric], ls=":", color="0.4", lw=1, label="real images")
             ax.legend(fontsize=7)
@@ -83,13 +89,12 @@ def controls(study: generation.Study) -> Path:
 
 def quality_vs_diversity(study: generation.Study) -> Path:
     """One point per tokenizer and seed: pixel distance against the Fréchet distance, and the tokenizer's
-    reconstruction error against the samples' Vendi score (early quantization in its family's red, deferral in
-    blues darkening with T_c)."""
+    reconstruction error against the samples' Vendi score, each tokenizer in its arm's colour (the baseline red,
+    deferral in blues darkening with T_c), as in every figure."""
     results = study.table
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for i, (arm_id, sub) in enumerate(results.groupby("arm", sort=False)):
-        color = ARMS[arm_id].family_color if ARMS[arm_id].family == "early" else plt.cm.Blues(0.4 + 0.2 * i)
-        label = ARMS[arm_id].label
+    for arm_id, sub in results.groupby("arm", sort=False):
+        color, label = ARMS[arm_id].color, ARMS[arm_id].label
         axes[0].scatter(sub[generation.PIXEL], sub[generation.FRECHET], color=color, label=label)
         axes[1].scatter(sub["tokenizer recon MSE"], sub[generation.VENDI], color=color, label=label)
     axes[0].set_xlabel("mean pairwise pixel distance (diversity)")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import prepare
-from ..studies import BASELINE, COLORS, DEFERRED, mixture, views
+from ..studies import ARMS, BASELINE, COLORS, DEFERRED, mixture, views
 from ..studies.context import Context
 from ..studies.core import Runs
 from .codebooks import codes_over_embeddings, scatter_points
@@ -99,13 +99,16 @@ def usage_over_training(usage: Runs, ctx: Context) -> Path:
 
 
 def init_scale(init_scale: Runs, reference: Runs, ctx: Context) -> Path:
-    """Utilization, coverage and perplexity of a random-normal codebook against its scale, with the baseline and
-    deferral as lines and the untrained encoder's spread marked."""
+    """Utilization, coverage and perplexity of a random-normal codebook (the early-normal arm) against its scale,
+    with the baseline and deferral as lines and the untrained encoder's spread marked; every arm in its own
+    colour."""
     spread = mixture.spreads(ctx)
     table = init_scale.table
+    (swept,) = {ARMS[a] for a in table["arm"]}  # the early-normal arm, its codebook's scale swept
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
     for ax, metric in zip(axes, ["utilization", "coverage", "perplexity"]):
-        plot_sweep(ax, table, "relative_scale", metric, logx=True)
+        plot_sweep(ax, table, "relative_scale", metric, logx=True, color=COLORS[swept.id],
+                   label=f"{swept.label} (scale swept)")
         for arm in (BASELINE, DEFERRED):
             ax.axhline(np.mean(reference.values(metric, arm=arm)), ls="--", color=COLORS[arm.id], lw=1,
                        label=arm.label)

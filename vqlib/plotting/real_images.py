@@ -43,7 +43,8 @@ def usage_over_training(arms: Runs, available: dict[str, study.Dataset], ctx: Co
 
 def usage_histograms(arms: Runs, usages: dict, available: dict[str, study.Dataset], ctx: Context) -> Path:
     """Sorted code usage (log scale, dead codes not drawn) of every initialization arm on every dataset, seed
-    :data:`~vqlib.studies.real_images.VIEW_SEED` (``usages``: :func:`vqlib.studies.real_images.sorted_usages`)."""
+    :data:`~vqlib.studies.real_images.VIEW_SEED` (``usages``: :func:`vqlib.studies.real_images.sorted_usages`),
+    each arm in its own colour."""
     num_codes = _num_codes(available)
     fig, axes = plt.subplots(len(available), len(INITIALIZATION_ARMS),
                              figsize=(3.4 * len(INITIALIZATION_ARMS), 2.8 * len(available)), squeeze=False, sharey=True)
@@ -54,7 +55,7 @@ def usage_histograms(arms: Runs, usages: dict, available: dict[str, study.Datase
             usage = usages[name][arm_id]
             used = usage[usage > 0]
             # one filled step outline, not a bar per code: the same picture, drawn in a fraction of the time
-            color = ARMS[arm_id].family_color
+            color = ARMS[arm_id].color  # the arm's own colour, as in every figure
             ax.stairs(used, np.arange(len(used) + 1), fill=True, color=color)
             if len(used) <= MARKED_CODES:
                 ax.plot(np.arange(len(used)) + 0.5, used, "o", ms=7, color=color, clip_on=False)

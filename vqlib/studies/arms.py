@@ -129,7 +129,7 @@ _ARM_LIST = [
         "from the current batch", _then(_early_kmeans, model=dict(dead_code_threshold=DEAD_CODE_THRESHOLD))),
     Arm("early_cosine", "early + cosine codes", "#9467bd", "early",
         "as the baseline, with l2-normalized embeddings and codes", _then(_early_kmeans, model=dict(cosine=True))),
-    Arm("early_lowdim", "early + low-dim lookup (d/4)", "#7f7f7f", "early",
+    Arm("early_lowdim", "early + low-dim lookup (d/4)", "#8c6d31", "early",
         "as the baseline, looking codes up in a learned projection to a quarter of the latent dimension",
         lambda spec: _replace(_early_kmeans(spec), model=dict(code_dim=max(1, spec.model.latent_dim // 4)))),
     Arm("vqtorch", "vector-quantize-pytorch (k-means, expiry)", "0.5", "reference",

@@ -4,7 +4,9 @@ A :class:`Claim` compares two sets of measurements - ``first`` and ``second``, o
 paired setting, such as the input dimension) - and states the direction the paper predicts for first
 relative to second: ``"higher"``, ``"lower"`` or ``"equal"``.
 
-Every row of :func:`claims_table` shows n, the two means, an effect size with a 95 % interval, and a verdict:
+Every row of :func:`claims_table` shows n, the two means, an effect size with an interval (column ``interval``; how
+it was made, bootstrap or min-max, in ``interval kind``: a min-max range over 3 seeds is not a 95 % interval, and
+neither the table nor the summary figure presents it as one), and a verdict:
 
 1. *Effect.* The ratio of the means m1 / m2 when every value is positive, else their difference m1 - m2.
 2. *Interval.* With n >= :data:`BOOTSTRAP_MIN_N` values on each side, a 95 % percentile bootstrap interval of
@@ -136,7 +138,7 @@ def verdict(claim: Claim, tolerance: float = EQUAL_TOLERANCE) -> dict:
            "source": "the paper" if claim.stated else "implied, not reported by the paper",
            "n": f"{len(first)} vs {len(second)}", "first": m1, "second": m2}
     if measured == "undefined":
-        return {**row, "effect": "", "effect size": math.nan, "95 % interval": "", "interval": "",
+        return {**row, "effect": "", "effect size": math.nan, "interval": "", "interval kind": "",
                 "measured": measured, "verdict": "inconclusive"}
     e = effect_interval(first, second)
     scale = max(abs(m1), abs(m2))
@@ -147,7 +149,7 @@ def verdict(claim: Claim, tolerance: float = EQUAL_TOLERANCE) -> dict:
         wanted = 1 if claim.paper == "higher" else -1
         outcome = "agrees" if sides == {wanted} else "disagrees" if wanted not in sides else "inconclusive"
     return {**row, "effect": e["kind"], "effect size": e["effect"],
-            "95 % interval": f"[{_fmt(e['low'])}, {_fmt(e['high'])}]", "interval": e["interval"],
+            "interval": f"[{_fmt(e['low'])}, {_fmt(e['high'])}]", "interval kind": e["interval"],
             "measured": measured, "verdict": outcome}
 
 

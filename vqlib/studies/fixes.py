@@ -28,7 +28,8 @@ from .settings import CIFAR10, MIXTURE
 __all__ = ["DATASETS", "FIX_ARMS", "MAIN_ARMS", "TIMING", "TIMING_ARMS", "CAPACITY", "SUMMARY_COLUMNS", "base",
            "seeds", "run_spec", "arm_cases", "capacity_cases", "sources", "describe", "summary_table",
            "write_results", "timing_table", "arm_stats", "main_histories", "capacity_table", "headline_table",
-           "arm_claims", "capacity_claims", "claims", "timing_facts", "arms_facts", "capacity_facts",
+           "arm_claims", "timing_claims", "REINIT_MEASURES", "capacity_claims", "claims", "timing_facts", "arms_facts",
+           "capacity_facts",
            "guidance_facts", "evaluation_facts"]
 
 DATASETS = (MIXTURE, CIFAR10)
@@ -254,6 +255,36 @@ def arm_claims(runs: Runs) -> list[Claim]:
     return out
 
 
+#: (metric, label, the direction deferral should have, key suffix) of the "timing or re-initialization?" rows
+REINIT_MEASURES = (("utilization", "utilization", "higher", "utilization"), ("perplexity", "perplexity", "higher",
+                   "perplexity"), ("shrinkage_euclidean", "codebook/embedding spread", "higher", "spread"),
+                   ("recon_mse", "reconstruction MSE", "lower", "mse"))
+
+
+def timing_claims(runs: Runs) -> list[Claim]:
+    """Is it the timing or the re-initialization? Per dataset, deferral against early quantization with dead-code
+    re-initialization, on usage, perplexity, the spread ratio and reconstruction: if timing is the cause, as the
+    paper argues, deferral should still come out ahead (implied, not reported by the paper: it never tries
+    re-initialization). Then deferral against vector-quantize-pytorch (rotation trick + EMA + expiry, its own
+    k-means on the first batch) and against the baseline trained by the codebook loss instead of EMA.
+    Keys: ``<dataset>_reinit_<utilization|perplexity|spread|mse>``, ``<dataset>_peer``, ``<dataset>_no_ema``."""
+    out = []
+    for dataset in DATASETS:
+        key = _KEYS[dataset]
+
+        def v(metric, a, dataset_=dataset):
+            return runs.values(metric, dataset=dataset_, arm=a)
+
+        out += [Claim(f"{dataset}: {label}, deferred vs early + dead-code re-init (timing or re-init?)", paper,
+                      v(metric, DEFERRED), v(metric, EARLY_DEAD_CODE), stated=False, key=f"{key}_reinit_{suffix}")
+                for metric, label, paper, suffix in REINIT_MEASURES]
+        out += [Claim(f"{dataset}: utilization, deferred vs {PEER.label}", "higher", v("utilization", DEFERRED),
+                      v("utilization", PEER), stated=False, key=f"{key}_peer"),
+                Claim(f"{dataset}: utilization, deferred vs {NO_EMA.label}", "higher", v("utilization", DEFERRED),
+                      v("utilization", NO_EMA), stated=False, key=f"{key}_no_ema")]
+    return out
+
+
 def capacity_claims(capacity: Runs) -> list[Claim]:
     """More encoder capacity raises the embeddings' effective rank (baseline, the largest against the smallest
     capacity). Keys: ``mixture_capacity``, ``cifar_capacity``."""
@@ -270,9 +301,9 @@ def capacity_claims(capacity: Runs) -> list[Claim]:
 
 
 def claims(runs: Runs, capacity: Runs) -> list[Claim]:
-    """The paper's claims that notebook 03 can test (:func:`arm_claims`, then :func:`capacity_claims`): the rows
-    of its claims table, in order."""
-    return arm_claims(runs) + capacity_claims(capacity)
+    """The paper's claims that notebook 03 can test (:func:`arm_claims`, :func:`timing_claims`, then
+    :func:`capacity_claims`): the rows of its claims table, in order."""
+    return arm_claims(runs) + timing_claims(runs) + capacity_claims(capacity)
 
 
 # ---- the numbers the prose states -------------------------------------------------------------------------
@@ -317,7 +348,13 @@ def _common(runs: Runs, ctx: Context) -> dict:
     return {**_means(runs), "scale": ctx.name, "mixture_seeds": len(seeds(MIXTURE, ctx)),
             "cifar_main_seeds": len(seeds(CIFAR10, ctx, BASELINE)),
             "cifar_other_seeds": len(seeds(CIFAR10, ctx, EARLY_NORMAL)),
-            "claims": prose.claim_facts(arm_claims(runs))}
+            "claims": prose.claim_facts(arm_claims(runs) + timing_claims(runs))}
+
+
+def reinit_verdicts(claims_: prose.Facts) -> dict:
+    """The "timing or re-initialization?" rows in words, per dataset: ``{measure}: {verdict}`` joined."""
+    return {key: prose.join(f"{label} {claims_[f'{key}_reinit_{suffix}'].verdict}"
+                            for _, label, _, suffix in REINIT_MEASURES) for key in _KEYS.values()}
 
 
 def _full_use_from(means: dict[str, dict[str, float]], nearly_all: float = 0.9) -> Arm | None:
@@ -375,6 +412,7 @@ def arms_facts(runs: Runs, ctx: Context) -> prose.Facts:
     ``but`` (the clause that says why)."""
     out = _common(runs, ctx)
     keys = list(_KEYS.values())
+    out["reinit"] = reinit_verdicts(out["claims"])
 
     def values(a: Arm, metric: str = "utilization") -> list[float]:
         return [out[k][a.id][metric] for k in keys]
@@ -476,8 +514,9 @@ def evaluation_facts(runs: Runs, capacity: Runs, ctx: Context) -> prose.Facts:
         every_row = "Every row agrees."
     else:
         others = verdicts[verdicts != "agrees"].value_counts()
+        plural = {"disagrees": "disagree", "inconclusive": "are inconclusive"}
         every_row = (f"{agree} of {len(verdicts)} rows agree; "
-                     f"{prose.join(f'{n} {word}' for word, n in others.items())}.")
+                     f"{prose.join(f'{n} {plural.get(word, word)}' for word, n in others.items())}.")
     keyed = prose.claim_facts(all_claims)
     paired = re.fullmatch(r"bootstrap .*\((\w+)\)", keyed.mixture_utilization.interval)
     return prose.facts(main_seeds=sorted({len(seeds(MIXTURE, ctx)), len(seeds(CIFAR10, ctx, BASELINE))}),

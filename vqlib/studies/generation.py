@@ -476,7 +476,7 @@ def intervals_facts(rows: list[Claim]) -> Facts:
     """How the claims table's intervals were made: values per side (``n``: one number when every row has the
     same, else the list) and what the intervals are (``interval``, in words)."""
     counts = sorted({len(c.first) for c in rows} | {len(c.second) for c in rows})
-    kinds = list(dict.fromkeys(claims_table(rows)["interval"]))
+    kinds = list(dict.fromkeys(claims_table(rows)["interval kind"]))
     words = []
     for kind in kinds:
         if kind == "point":

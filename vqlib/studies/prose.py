@@ -136,6 +136,6 @@ def claim_facts(claims: Iterable[Claim]) -> Facts:
         low, high = interval["low"], interval["high"]
         out[claim.key] = facts(verdict=row["verdict"], effect=row["effect size"], low=low, high=high,
                                first=row["first"], second=row["second"], n=row["n"], expected=row["expected"],
-                               text=row["claim"], kind=row["effect"], interval=row["interval"])
+                               text=row["claim"], kind=row["effect"], interval=row["interval kind"])
     return out
 

@@ -295,16 +295,20 @@ def arm_claims(arms: Runs) -> list[Claim]:
 
 
 def size_claims(sizes: Runs) -> list[Claim]:
-    """The codebook-size sweep: equal errors at the smallest K, deferral's lower at the largest, and the
-    baseline's perplexity growing with K (keys ``small_k_recon``, ``large_k_recon``, ``baseline_perplexity``)."""
+    """The codebook-size sweep: equal errors at the smallest K, deferral's lower at the largest, and where the
+    baseline's perplexity flattens: the paper has it growing with K until about 2^13, so still higher at the
+    largest K here than at the one before it (keys ``small_k_recon``, ``large_k_recon``,
+    ``baseline_perplexity``). Its growth from the smallest K, which any codebook shows, tests nothing."""
     b, d = BASELINE.id, DEFERRED.id
     ks = sorted({c.labels["K"] for c in sizes.cases})
     k_small, k_large = ks[0], ks[-1]
     out = [Claim(f"CIFAR-10 K={k}: reconstruction MSE, deferred vs baseline", paper,
                  sizes.values("recon_mse", K=k, arm=d), sizes.values("recon_mse", K=k, arm=b), key=key)
            for k, paper, key in ((k_small, "equal", "small_k_recon"), (k_large, "lower", "large_k_recon"))]
-    out.append(Claim(f"CIFAR-10: baseline perplexity at K={k_large} vs K={k_small}", "higher",
-                     sizes.values("perplexity", K=k_large, arm=b), sizes.values("perplexity", K=k_small, arm=b),
+    k_before = ks[-2] if len(ks) > 1 else k_small
+    out.append(Claim(f"CIFAR-10: baseline perplexity at K={k_large} vs K={k_before} (still growing below 2^13)",
+                     "higher", sizes.values("perplexity", K=k_large, arm=b), sizes.values("perplexity", K=k_before,
+                                                                                              arm=b),
                      key="baseline_perplexity"))
     return out
 
