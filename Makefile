@@ -93,6 +93,7 @@ data: setup ## unpack the offline dataset copies into data/ when they exist (che
 
 figures: setup data ## run every notebook (its .py source) whose inputs changed through papermill at SCALE; rewrite figures/
 	@start=$$(date +%s); for nb in $(NOTEBOOK_SOURCES); do \
+		VQLIB_PROGRESS=0 $(PY) -m vqlib.studies.every_run --scale $(SCALE) --progress || true; \
 		$(PY) tools/run_notebook.py $$nb --scale $(SCALE) $(if $(filter 1,$(FORCE)),--force,) || exit 1; done; \
 	echo "== make figures SCALE=$(SCALE): $(words $(NOTEBOOK_SOURCES)) notebooks in $$(( $$(date +%s) - start )) s. Figures: \
 	$(if $(filter default,$(SCALE)),figures/,figures/$(SCALE)/); executed notebooks: \

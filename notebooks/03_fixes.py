@@ -134,12 +134,32 @@ the codebook loss uses {ema_vs_loss} codes than with the codebook loss ({mixture
 against {mixture.early_normal.utilization:%.1} on the mixture, {cifar.early_normal_ema.utilization:%.1} against
 {cifar.early_normal.utilization:%.1} on CIFAR-10) but {normal_vs_kmeans} than the baseline's k-means start
 ({mixture.early_kmeans.utilization:%.0} and {cifar.early_kmeans.utilization:%.0}): the update rule matters, the
-initialization more. *Combining fixes:* deferral with dead-code re-initialization uses {combined_use} with
+initialization more. *Scale or randomness?* Those normal codebooks have unit spread, far wider than the embeddings
+on CIFAR-10. Drawn instead from a normal with the embeddings' own mean and covariance (as spread as they are), with
+EMA: early, {mixture.early_matched_normal.utilization:%.0} of the codes on the mixture and
+{cifar.early_matched_normal.utilization:%.0} on CIFAR-10 (unit-scale normal + EMA:
+{mixture.early_normal_ema.utilization:%.0} and {cifar.early_normal_ema.utilization:%.0}; the baseline's k-means:
+{mixture.early_kmeans.utilization:%.0} and {cifar.early_kmeans.utilization:%.0}); at the switch,
+{mixture.deferred_matched_normal.utilization:%.0} and {cifar.deferred_matched_normal.utilization:%.0} (unit scale:
+{mixture.deferred_normal_init.utilization:%.0} and {cifar.deferred_normal_init.utilization:%.0}; k-means:
+{mixture.deferred.utilization:%.0} and {cifar.deferred.utilization:%.0}). Deferral against the early matched-scale
+arm: **{claims.mixture_matched_early.verdict}** on the mixture, **{claims.cifar_matched_early.verdict}** on
+CIFAR-10; k-means against a matched-scale normal at the switch: **{claims.mixture_matched_init.verdict}** and
+**{claims.cifar_matched_init.verdict}**. So, early, a random codebook at the embeddings' scale uses
+{matched_vs_kmeans} codes than k-means on both datasets ({matched_vs_unit} than one at unit scale): what made the
+random early arms look worst is {scale_reading}. *Combining fixes:* deferral with dead-code re-initialization uses {combined_use} with
 {combined_best} ({mixture.deferred_dead_code.perplexity:.0f} against {mixture.deferred.perplexity:.0f} for
 deferral alone on the mixture, {cifar.deferred_dead_code.perplexity:.0f} against {cifar.deferred.perplexity:.0f}
 on CIFAR-10) at {combined_mse} reconstruction error ({mixture.deferred_dead_code.recon_mse:.2g} and
 {cifar.deferred_dead_code.recon_mse:.2g}).
 """)
+
+# %% [markdown]
+# *Is it the timing or the re-initialization?* The four arms that answer it, side by side: the baseline, early
+# quantization with dead-code re-initialization, deferral, and deferral with re-initialization.
+
+# %%
+show(plots.timing_or_reinit(runs, ctx))
 
 # %% [markdown]
 # ## 3 · Over training: the main arms

@@ -87,7 +87,8 @@ other modes.
 # with its k-means and dead-code expiry, seed 0, from the run cache, diagnosed on the held-out images.
 
 # %%
-cifar = diagnosis.diagnosed(run_cases(diagnosis.tokenizer_cases(ctx), desc="CIFAR-10 tokenizers"))
+reference = run_cases(diagnosis.reference_cases(ctx), desc="continuous reference")
+cifar = diagnosis.diagnosed(run_cases(diagnosis.tokenizer_cases(ctx), desc="CIFAR-10 tokenizers"), reference)
 show(plots.report_page(cifar.one(arm=BASELINE), ctx))
 show(plots.report_page(cifar.one(arm=DEFERRED), ctx))
 diagnosis.verdicts(cifar)
@@ -96,7 +97,7 @@ diagnosis.verdicts(cifar)
 print(cifar.one(arm=BASELINE).report.summary())
 
 # %% tags=["remove-input"]
-say(diagnosis.tokenizer_facts(cifar), """
+say(diagnosis.tokenizer_facts(cifar, reference), """
 **Here (seed {seed}):** the baseline shows {baseline.failures} (**{baseline.verdict}**):
 {baseline.used} of {baseline.K} codes used (perplexity {baseline.perplexity:.0f}), its codebook
 {baseline.as_wide} the embeddings ({baseline.shrinkage:.2f}), and embeddings that need
@@ -108,6 +109,9 @@ this small tokenizer ({channels} channels, {res_blocks}, {steps} steps) {regime}
 diagnosed **{vqtorch.verdict}** ({vqtorch.used_words} codes, perplexity {vqtorch.perplexity:.0f}, ratio
 {vqtorch.shrinkage:.2f}) and its embeddings span {vqtorch.components} dimensions: its expiry keeps re-seeding codes
 from the current batch, which keeps {vqtorch_in_use} in use; why its encoder {vqtorch_spread} is not examined here.
-The embeddings-collapse threshold (99 %-components at most {components_max} of d) is a rule of thumb argued in
-`vqlib.diagnose.verdict`, not the paper's; the numbers beside the verdicts are what to compare.
+*Calibrated:* "embeddings collapse" is judged here against a continuous autoencoder of the same width, trained the
+same way with the quantizer never switched on, whose embeddings need {reference.components} of {baseline.d}
+dimensions for 99 % of their variance (effective rank {reference.rank:.1f}); a tokenizer's embeddings collapse when
+they need at most {reference_fraction:%.0} of that ({reference.limit:g}). Without such a reference `vqlib.diagnose`
+falls back on a rule of thumb (at most {components_max} of d), which {fallback}.
 """)

@@ -525,3 +525,22 @@ def test_the_thresholds_comments_cite_where_results_are_not_the_results():
                 f"{number!r} in vqlib/diagnose/verdict.py looks like a measured result frozen in a comment: cite "
                 f"the table or notebook section that measures it instead ({text.strip()!r})")
     assert "figures/03_results.csv" in docstring and "notebook 05" in docstring
+
+
+def test_a_reference_calibrates_embeddings_collapse():
+    torch.manual_seed(0)
+    # embeddings that need 4 of their 32 dimensions: collapsed by the fixed rule (at most 32 / 4 = 8)
+    z = torch.zeros(2000, 32)
+    z[:, :4] = torch.randn(2000, 4)
+    codes = z[:64].clone()
+    assert diagnose(z, codes)["embedding_components_99"] == 4
+    assert "embeddings collapse" in diagnose(z, codes).verdict
+    assert math.isnan(diagnose(z, codes)["reference_components_99"])
+    # a continuous autoencoder of the same width needs 6: 4 is more than half of that, no collapse
+    calibrated = diagnose(z, codes, reference_components=6)
+    assert "embeddings collapse" not in calibrated.verdict and calibrated["reference_components_99"] == 6
+    assert any("a continuous autoencoder of the same width needs 6" in r for r in calibrated.reasons)
+    # ... one that needs 8 or more: 4 is at most half, collapse
+    assert "embeddings collapse" in diagnose(z, codes, reference_components=8).verdict
+    with pytest.raises(ValueError, match="reference_components"):
+        diagnose(z, codes, reference_components=0)

@@ -7,11 +7,12 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
 from vqlib.diagnose import diagnose
-from vqlib.studies import BASELINE, DEFERRED, context, diagnosis, prose
+from vqlib.studies import BASELINE, DEFERRED, Runs, context, diagnosis, prose
 from vqlib.studies.arms import ARMS
 from vqlib.studies.core import Case
 
@@ -74,14 +75,22 @@ def test_the_runs_are_the_cases_labelled_with_their_tokenizer(ctx):
     assert [c.labels["run"] for c in peer] == ["random", "kmeans", "deferred"]
     assert [c.labels["arm"] for c in tokenizers] == [BASELINE.id, DEFERRED.id, "vqtorch"]
     assert [c.spec for c in tokenizers] == list(diagnosis.tokenizer_specs(ctx).values())
-    assert diagnosis.case_lists(ctx) == {"vector-quantize-pytorch": peer, "tokenizers": tokenizers}
+    reference = diagnosis.reference_cases(ctx)
+    assert diagnosis.case_lists(ctx) == {"vector-quantize-pytorch": peer, "tokenizers": tokenizers,
+                                         "continuous reference": reference}
+    # the calibration: the baseline tokenizer's spec with the quantizer never switched on
+    (continuous,) = reference
+    baseline = diagnosis.tokenizer_specs(ctx)[tokenizers[0].labels["label"]]
+    assert continuous.spec.train.quantize_from == continuous.spec.train.steps == baseline.train.steps
+    assert (continuous.spec.model, continuous.spec.data, continuous.spec.seed) == (baseline.model, baseline.data,
+                                                                                    baseline.seed)
 
 
 def test_the_verdicts_table_has_a_row_per_tokenizer_in_order(peer):
     table = diagnosis.verdicts(peer)
     assert list(table.index) == [label for _, label, _ in diagnosis.PEER_RUNS]
     assert list(table.columns) == ["verdict", "utilization", "perplexity", "K", "shrinkage (Euclid.)",
-                                   "embedding 99 %-components", "d"]
+                                   "embedding 99 %-components", "reference 99 %-components", "d"]
     assert table.loc["VectorQuantize, random codebook (its README)", "utilization"] == 0.375
     assert table.loc["VectorQuantize, deferred (vqlib's schedule)", "verdict"] == "healthy"
     assert (table["perplexity"] == table["perplexity"].round(3)).all()
@@ -129,8 +138,30 @@ def test_every_template_of_the_notebook_renders_from_its_facts(peer, cifar, ctx)
     assert set(templates) == {"peer_facts", "tokenizer_facts"}
     peer_text = prose.render(templates["peer_facts"], diagnosis.peer_facts(peer, ctx))
     assert "**healthy**" in peer_text and "12 of 32 codes used" in peer_text and "{" not in peer_text
-    cifar_text = prose.render(templates["tokenizer_facts"], diagnosis.tokenizer_facts(cifar))
-    assert "8 of 256 codes used" in cifar_text and "{" not in cifar_text
+    cifar_text = prose.render(templates["tokenizer_facts"], diagnosis.tokenizer_facts(cifar, _reference(ctx, 9)))
+    assert "8 of 256 codes used" in cifar_text and "{" not in cifar_text and "n/a" not in cifar_text
+    cifar_text = " ".join(cifar_text.split())
+    assert "whose embeddings need 9 of 32 dimensions" in cifar_text and "at most 50 % of that (4.5)" in cifar_text
+
+
+def _reference(ctx, components: int) -> Runs:
+    from vqlib.experiments import RunResult
+
+    (case,) = diagnosis.reference_cases(ctx)
+    history = pd.DataFrame([{"step": case.spec.train.steps, "embedding_components_99": components,
+                             "embedding_effective_rank": 3.5, "recon_mse": 0.01}])
+    return Runs([case], [RunResult(case.spec, history, {}, "synthetic", wall_time=1.0)])
+
+
+def test_the_fallback_rule_is_said_to_be_the_encoders_narrowness_when_the_reference_is_as_narrow(cifar, ctx):
+    narrow = diagnosis.tokenizer_facts(cifar, _reference(ctx, 4))  # at most a quarter of d = 32 as well
+    wide = diagnosis.tokenizer_facts(cifar, _reference(ctx, 20))
+    assert narrow.reference.components == 4 and narrow.reference.limit == 2.0 and wide.reference.rank == 3.5
+    if narrow.fallback.startswith("would call neither"):
+        assert "narrowness" not in narrow.fallback
+    else:
+        assert narrow.fallback.endswith("the narrowness is the encoder's, not quantization's")
+        assert "narrowness" not in wide.fallback
 
 
 def test_templates_render_when_every_tokenizer_collapsed(ctx):

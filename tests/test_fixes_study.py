@@ -19,8 +19,10 @@ NOTEBOOK = ROOT / "notebooks" / "03_fixes.py"
 #: utilization per arm id on (mixture, CIFAR-10), shaped like the default scale's results
 UTILIZATION = {
     "early_kmeans": (0.18, 0.40), "early_normal": (0.004, 0.004), "early_normal_ema": (0.12, 0.02),
+    "early_matched_normal": (0.15, 0.30),
     "deferred_05": (0.25, 0.97), "deferred_10": (0.58, 0.93), "deferred_25": (1.0, 0.95), "deferred": (1.0, 0.97),
-    "deferred_50": (1.0, 0.99), "deferred_normal_init": (0.19, 0.04), "deferred_sample_init": (0.99, 0.94),
+    "deferred_50": (1.0, 0.99), "deferred_normal_init": (0.19, 0.04), "deferred_matched_normal": (0.9, 0.8),
+    "deferred_sample_init": (0.99, 0.94),
     "deferred_dead_code": (1.0, 1.0), "early_no_ema": (0.20, 0.35), "early_dead_code": (1.0, 1.0),
     "early_cosine": (0.24, 0.28), "early_lowdim": (0.18, 0.51), "vqtorch": (0.997, 1.0)}
 
@@ -153,7 +155,9 @@ def test_the_claims_keep_their_rows_and_order_and_carry_keys(runs, capacity):
         f"{d}: {t}" for d in fixes.DATASETS for t in (
             "utilization, deferred vs baseline", "perplexity, deferred vs baseline",
             "codebook/embedding spread, deferred vs baseline",
-            "utilization, deferred (k-means at switch) vs deferred (normal codebook at switch)")] + [
+            "utilization, deferred (k-means at switch) vs deferred (normal codebook at switch)",
+            "utilization, deferred (k-means at switch) vs deferred (matched-scale normal at switch)",
+            "utilization, deferred vs early matched-scale normal + EMA")] + [
         f"{d}: {t}" for d in fixes.DATASETS for t in (
             *(f"{m}, deferred vs early + dead-code re-init (timing or re-init?)" for m in (
                 "utilization", "perplexity", "codebook/embedding spread", "reconstruction MSE")),
@@ -162,15 +166,18 @@ def test_the_claims_keep_their_rows_and_order_and_carry_keys(runs, capacity):
         "mixture: embedding eff. rank, width 256 vs 4 (baseline)",
         "CIFAR-10: embedding eff. rank, channels 64 vs 16 (baseline)"]
     assert [c.key for c in claims] == [f"{d}_{k}" for d in ("mixture", "cifar")
-                                       for k in ("utilization", "perplexity", "spread", "init")] + [
+                                       for k in ("utilization", "perplexity", "spread", "init", "matched_init",
+                                                 "matched_early")] + [
         f"{d}_{k}" for d in ("mixture", "cifar") for k in (
             "reinit_utilization", "reinit_perplexity", "reinit_spread", "reinit_mse", "peer", "no_ema")] + [
         "mixture_capacity", "cifar_capacity"]
     reinit = [c for c in claims if "_reinit_" in c.key]
     assert all(not c.stated for c in reinit)  # the paper never tries re-initialization: implied, not reported
     assert [c.paper for c in reinit[:4]] == ["higher", "higher", "higher", "lower"]  # deferral ahead on each
-    cifar_init = claims[7]
-    assert (len(cifar_init.first), len(cifar_init.second)) == (5, 3)
+    cifar_init = claims[9]
+    assert cifar_init.key == "cifar_init" and (len(cifar_init.first), len(cifar_init.second)) == (5, 3)
+    matched = [c for c in claims if "matched" in c.key]
+    assert len(matched) == 4 and all(not c.stated for c in matched)  # the paper never matches the scale
 
 
 # ---- the facts of the prose -----------------------------------------------------------------------------------
@@ -225,11 +232,11 @@ def test_capacity_facts(capacity, ctx):
 def test_evaluation_facts_count_the_rows_that_agree(runs, capacity, ctx):
     facts = fixes.evaluation_facts(runs, capacity, ctx)
     # here re-initialization and the peer reach deferral on every measure: those 10 rows disagree with the paper
-    assert facts.every_row == "12 of 22 rows agree; 10 disagree."
+    assert facts.every_row == "16 of 26 rows agree; 10 disagree."
     assert facts.main_seeds == [5] and facts.cifar_other_seeds == 3 and facts.capacity_seeds == 3
     assert facts.claims.cifar_init.interval == "min-max of 15 comparisons" and facts.main_interval == "paired bootstrap"
     facts = fixes.evaluation_facts(runs, _capacity(ctx, rank_at_low=14.0), ctx)
-    assert facts.every_row == "10 of 22 rows agree; 12 disagree."
+    assert facts.every_row == "14 of 26 rows agree; 12 disagree."
 
 
 def _templates() -> list[tuple[str, str]]:
@@ -254,7 +261,7 @@ def test_every_template_of_notebook_03_renders_from_its_facts(runs, capacity, ct
                    "width 4 cuts the embeddings' effective rank to 3.6", "**Agrees** that capacity counters",
                    "All of this is at CPU scale (1,500 mixture steps, 600 CIFAR-10 steps on 20,000 images)",
                    "have 5 seeds per side (paired bootstrap)", "(5 vs 3: the min-max of 15 comparisons)",
-                   "12 of 22 rows agree; 10 disagree.", "deferred against early + re-init: on the mixture"):
+                   "16 of 26 rows agree; 10 disagree.", "deferred against early + re-init: on the mixture"):
         assert phrase in " ".join(text.split()), phrase
 
 
@@ -311,6 +318,23 @@ def test_the_arms_figure_draws_points_with_ranges_in_each_arms_colour_never_bars
         labels = _labels_in_view(ax)
         assert len(labels) >= 3, (ax.get_title(), labels)
         assert not any("^" in t or "e" in t for t in labels), (ax.get_title(), labels)
+    plt.close(fig)
+
+
+def test_the_timing_or_reinit_figure_holds_the_four_arms_of_that_question(runs, ctx, monkeypatch):
+    from matplotlib.colors import to_rgba
+    from matplotlib.container import ErrorbarContainer
+
+    from vqlib.plotting import plt
+
+    fig = _drawn(monkeypatch, lambda plots: plots.timing_or_reinit(runs, ctx))
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert len(panels) == 8 and fig._suptitle.get_text() == "Is it the timing or the re-initialization?"
+    assert [a.id for a in fixes.REINIT_ARMS] == ["early_kmeans", "early_dead_code", "deferred", "deferred_dead_code"]
+    for ax in panels:
+        points = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+        assert [to_rgba(c.lines[0].get_color()) for c in points] == [to_rgba(a.color) for a in fixes.REINIT_ARMS]
+    assert [t.get_text() for t in panels[0].get_yticklabels()][1] == "early + dead-code re-init"
     plt.close(fig)
 
 

@@ -2,6 +2,7 @@
 table made up here: no tokenizer, prior or classifier is trained."""
 
 import ast
+import math
 import types
 from pathlib import Path
 
@@ -241,3 +242,38 @@ def test_the_figures_draw_each_tokenizer_in_its_arms_colour(monkeypatch):
         points = [c for c in ax.collections if len(c.get_facecolors()) == len(expected)]
         assert [[tuple(f) for f in p.get_facecolors()] for p in points] == [expected], ax.get_ylabel()
     plt.close("all")
+
+
+def test_the_realized_share_runs_from_the_unigram_floor_to_the_reconstruction_ceiling():
+    from vqlib.studies.generation import RECONSTRUCTIONS, SAMPLES, UNIGRAM, column, realized
+
+    table = pd.DataFrame({column(generation.VENDI, SAMPLES): [3.0, 2.0, 5.0, 4.0],
+                          column(generation.VENDI, UNIGRAM): [2.0, 2.0, 2.0, 4.0],
+                          column(generation.VENDI, RECONSTRUCTIONS): [6.0, 6.0, 6.0, 4.0]})
+    assert realized(table, generation.VENDI).tolist()[:3] == [0.25, 0.0, 0.75]
+    assert math.isnan(realized(table, generation.VENDI).tolist()[3])  # floor = ceiling: no range to realize
+    # a lower-is-better measure: the same formula, 0 at the floor and 1 at the ceiling
+    frechet = pd.DataFrame({column(generation.FRECHET, SAMPLES): [70.0], column(generation.FRECHET, UNIGRAM): [90.0],
+                            column(generation.FRECHET, RECONSTRUCTIONS): [10.0]})
+    assert realized(frechet, generation.FRECHET).tolist() == [0.25]
+
+
+def test_the_control_claims_compare_ceilings_and_realized_shares_per_seed():
+    from vqlib.studies.generation import RECONSTRUCTIONS, SAMPLES, UNIGRAM, column
+
+    rows = []
+    for seed in range(3):
+        for arm_id, ceiling, sample in (("early_kmeans", 4.0, 3.0), *((a, 8.0, 5.0) for a in generation.DEFERRED_ARMS)):
+            row = {"arm": arm_id, "seed": seed}
+            for measure in generation.CONTROL_MEASURES:
+                row.update({column(measure, UNIGRAM): 2.0, column(measure, RECONSTRUCTIONS): ceiling,
+                            column(measure, SAMPLES): sample})
+            rows.append(row)
+    claims = {c.key: c for c in generation.control_claims(pd.DataFrame(rows))}
+    assert set(claims) == {f"{kind}_{k}" for kind in ("ceiling", "realized") for k, _, _ in generation.CONTROL_CLAIMS}
+    assert claims["ceiling_vendi"].first == (8.0,) * 3 and claims["ceiling_vendi"].second == (4.0,) * 3
+    # deferral: (5 - 2) / (8 - 2) = 0.5 of its range; early: (3 - 2) / (4 - 2) = 0.5 as well
+    assert claims["realized_vendi"].first == (0.5,) * 3 and claims["realized_vendi"].second == (0.5,) * 3
+    assert claims["ceiling_frechet"].paper == "lower" and all(not c.stated for c in claims.values())
+    survives = generation._survives(list(claims.values()))
+    assert survives["realized_agrees"] == "none" and "not from tokens that are easier to model" in survives["survives"]

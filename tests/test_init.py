@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vqlib.init import kmeans, make_codebook, random_normal, sample_embeddings, uniform
+from vqlib.init import kmeans, make_codebook, matched_normal, random_normal, sample_embeddings, uniform
 
 
 def test_random_normal_statistics_follow_the_scale():
@@ -71,3 +71,26 @@ def test_make_codebook_errors_name_the_problem():
         make_codebook("sample", 4, 2, embeddings=torch.zeros(10, 3))
     with pytest.raises(ValueError, match="scale"):
         make_codebook("normal", 4, 2, scale=0.0)
+
+
+def test_matched_normal_has_the_embeddings_mean_and_covariance():
+    gen = torch.Generator().manual_seed(0)
+    mixing = torch.tensor([[2.0, 0.0, 0.0], [1.5, 0.5, 0.0], [0.0, 0.0, 0.1]])
+    embeddings = torch.randn(5000, 3, generator=gen) @ mixing.T + torch.tensor([3.0, -1.0, 0.5])
+    codes = matched_normal(embeddings, 20000, generator=torch.Generator().manual_seed(1))
+    assert codes.shape == (20000, 3) and codes.dtype == torch.float32
+    assert torch.allclose(codes.mean(0), embeddings.mean(0), atol=0.05)
+    assert torch.allclose(torch.cov(codes.T), torch.cov(embeddings.T), atol=0.08)
+    # random codes, not embeddings: none of them is one of the rows
+    assert not (torch.cdist(codes[:100], embeddings).min(dim=1).values < 1e-6).any()
+
+
+def test_matched_normal_is_deterministic_and_works_on_a_degenerate_cloud():
+    flat = torch.zeros(10, 4)
+    flat[:, 0] = torch.arange(10.0)  # spread along one axis only: a singular covariance
+    a = matched_normal(flat, 8, generator=torch.Generator().manual_seed(3))
+    b = make_codebook("matched_normal", 8, 4, embeddings=flat, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and torch.isfinite(a).all()
+    assert torch.allclose(a[:, 1:], torch.zeros(8, 3), atol=1e-5)  # no spread where the embeddings have none
+    with pytest.raises(ValueError, match="needs embeddings"):
+        make_codebook("matched_normal", 8, 4)

@@ -169,6 +169,19 @@ def test_effect_sizes_legend_names_every_marker_drawn():
     assert markers == {">"} and "paper expects equal" not in labels
 
 
+def test_effect_sizes_label_a_row_whose_runs_had_not_finished():
+    from vqlib.plotting import effect_sizes
+    from vqlib.studies.claims import Claim, claims_table
+
+    rows = claims_table([Claim("settled", "higher", [2.0], [1.0], finished=True),
+                         Claim("stopped early", "higher", [2.0], [1.0], finished=False),
+                         Claim("unchecked", "higher", [2.0], [1.0])])
+    fig, ax = effect_sizes(rows)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    plt.close(fig)
+    assert labels == ["settled", "stopped early [runs not finished]", "unchecked"]
+
+
 # ---- one notation per axis, readable log ticks, one colour per arm (issue 22, section 8) ----------------------
 
 def _labels_in_view(ax, axis: str = "x") -> list[str]:

@@ -156,7 +156,7 @@ def test_own_initialization_only_with_a_quantizer_that_initializes_itself():
     own = dataclasses.replace(TRAIN, codebook_init="own")
     with pytest.raises(ValueError, match=r"TrainSpec\.codebook_init='own' does not fit quantizer 'vqlib' .*"
                                          r"\['vector-quantize-pytorch'\].*choose one of \['normal', 'uniform', "
-                                         r"'sample', 'kmeans'\]"):
+                                         r"'sample', 'kmeans', 'matched_normal'\]"):
         RunSpec(DATA, ModelSpec(num_codes=8, latent_dim=4), own)
     RunSpec(DATA, ModelSpec(num_codes=8, latent_dim=4, quantizer="vector-quantize-pytorch"), own)
     # train() called directly checks it too, before any step

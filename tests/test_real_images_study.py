@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from test_converged_study import _long_runs
 
 from vqlib.experiments import RunResult
-from vqlib.studies import CIFAR10, IMAGENET, Runs, context, real_images
+from vqlib.studies import CIFAR10, IMAGENET, Runs, context, converged, real_images
 from vqlib.studies.prose import facts, render
 from vqlib.studies.views import CodebookView
 
@@ -355,12 +356,13 @@ def _rendered(run, ctx) -> str:
     env = {"real_images": real_images, "data": run.available, "arms": run.arms, "sizes": run.sizes,
            "capacity": run.capacity, "ctx": ctx, "usages": _usages(run.available), "pca": VIEWS, "tsne": VIEWS}
     env["usage"] = real_images.usage_facts(run.arms, ctx)
+    env["long_facts"] = converged.curve_facts(_long_runs(ctx), ctx.scale.image_steps)
     text = "\n".join(render(template, eval(call, env)) for call, template in _templates())  # noqa: S307
     return " ".join(text.split())
 
 
 def test_every_template_of_notebook_02_renders_from_its_facts(study, ctx):
-    assert len(_templates()) == 9
+    assert len(_templates()) == 10
     text = _rendered(study, ctx)
     assert "{" not in text and "n/a" not in text
     for phrase in (
@@ -378,7 +380,11 @@ def test_every_template_of_notebook_02_renders_from_its_facts(study, ctx):
             "the baseline's 180 dead codes", "between 0.7 and 1.4 over training", "**Agrees** on spread",
             "(held-out MSE 0.025 vs 0.035 on CIFAR-10, mean of five CIFAR-10 seeds; 0.025 vs 0.035 for the seed 0",
             "baseline ends at 20 % and deferral at 79 % over three ImageNet seeds",
-            "Here 12 of 16 rows agree and 4 disagree",
+            "long runs' rows), 12 of 16 rows agree and 4 disagree",
+            "at K = 256 the baseline's utilization goes from 30 % at the sweeps' 600 steps to 100 % at the end "
+            "(settled from step 6,750;", "At K = 4,096: still changing by 5 % or more over the last quarter: the "
+            "baseline's utilization, the baseline's perplexity and the baseline's codebook/embedding spread.",
+            "(its last-quarter change in utilization: 17 %)", "took 16.0× the time of one at K = 256",
             "rest on 5 seeds per side, interval bootstrap 95 % (paired)"):
         assert phrase in text, phrase
 
@@ -386,7 +392,7 @@ def test_every_template_of_notebook_02_renders_from_its_facts(study, ctx):
 def test_the_prose_renders_without_imagenet(cifar_only, ctx):
     text = _rendered(cifar_only, ctx)
     assert "{" not in text and "no ImageNet seeds" in text and "n/a on ImageNet" in text
-    assert "Here 7 of 10 rows agree and 3 disagree" in text
+    assert "long runs' rows), 7 of 10 rows agree and 3 disagree" in text
 
 
 def test_the_prose_renders_at_the_smoke_scale_with_one_seed():
@@ -410,10 +416,10 @@ def test_every_figure_is_drawn_and_saved(study, ctx, tmp_path, monkeypatch):
              plots.usage_histograms(study.arms, _usages(available), available, ctx),
              plots.codebook_size(study.sizes, available, ctx), plots.capacity(study.capacity, available, ctx),
              plots.shrinkage(study.arms, VIEWS, available, ctx), plots.tsne(VIEWS, available, ctx),
-             plots.reconstructions(rows, available, ctx)]
+             plots.reconstructions(rows, available, ctx), plots.converged_curves(_long_runs(ctx), available, ctx)]
     assert [p.name for p in paths] == [f"02_{n}.png" for n in ("usage_over_training", "usage_histograms",
                                                               "codebook_size", "capacity", "shrinkage", "tsne",
-                                                              "reconstructions")]
+                                                              "reconstructions", "converged")]
     assert all(p.is_file() and p.with_suffix(".pdf").is_file() for p in paths)
 
 

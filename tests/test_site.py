@@ -288,3 +288,14 @@ def test_a_table_of_both_kinds_names_the_kind_beside_each_effect():
     assert build_site.claims_table_html(rows[:1]).count("(ratio)") == 0
     assert [build_site.number(v) for v in ("4365.0510", "0.0247", "1.000", "14.545", "0.002", "0")] == \
         ["4365", "0.0247", "1.00", "14.5", "0.002", "0"]
+
+
+def test_a_row_whose_runs_had_not_finished_says_so_beside_its_direction_not_in_its_verdict():
+    row = {"claim": "a vs b", "expected": "higher", "source": "the paper", "n": "5 vs 5", "first": "2.5",
+           "second": "1.25", "effect": "ratio", "effect size": "2.0", "interval": "[1.5, 2.5]",
+           "interval kind": "bootstrap 95 % (paired)", "measured": "higher", "verdict": "agrees"}
+    unfinished = build_site.claims_table_html([{**row, "finished": "no"}])
+    assert '<td>higher<span class="how">runs not finished</span></td>' in unfinished
+    assert '<td class="verdict agrees">agrees</td>' in unfinished  # the verdict cell holds the verdict alone
+    for finished in ("yes", "not checked"):
+        assert "runs not finished" not in build_site.claims_table_html([{**row, "finished": finished}])

@@ -103,9 +103,20 @@ def test_same_seed_gives_identical_history_and_other_seed_differs():
     assert not a.loss.equals(c.loss)
 
 
+def test_quantize_from_steps_trains_a_continuous_autoencoder():
+    data = load(DATA)
+    history = train(_model(), data, TrainSpec(steps=20, batch_size=32, eval_every=10, quantize_from=20), seed=0)
+    assert list(history.step) == [0, 10, 20] and not history.quantized.any()
+    assert "utilization" not in history or history.utilization.isna().all()  # no codes were ever looked up
+    assert history.recon_mse.iloc[-1] < history.recon_mse.iloc[0]  # it learned
+    assert history.embedding_components_99.notna().all()  # what the diagnosis calibrates against
+
+
 def test_bad_train_specs_name_the_parameter():
     with pytest.raises(ValueError, match="quantize_from"):
-        TrainSpec(steps=10, quantize_from=10)
+        TrainSpec(steps=10, quantize_from=11)
+    with pytest.raises(ValueError, match="quantize_from"):
+        TrainSpec(steps=10, quantize_from=-1)
     with pytest.raises(ValueError, match="codebook_init.*kmeans"):
         TrainSpec(codebook_init="zeros")
     with pytest.raises(ValueError, match="steps"):

@@ -288,6 +288,12 @@ def _inline(text: str) -> str:
     return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", html.escape(text))
 
 
+def _unfinished(row: dict) -> str:
+    """A note under the measured direction of a row whose runs had not finished learning (column ``finished``:
+    no): the direction is the gap at that budget."""
+    return '<span class="how">runs not finished</span>' if row.get("finished") == "no" else ""
+
+
 def claims_table_html(rows: list[dict]) -> str:
     """The claims table as the site shows it, on the index and on the notebook's page alike."""
     kinds = {row.get("effect", "") for row in rows} - {""}
@@ -310,7 +316,7 @@ def claims_table_html(rows: list[dict]) -> str:
             f'<td class="num">{effect if kind else "&mdash;"}</td>'
             f'<td class="interval">{_interval(row.get("interval", ""))}'
             f'<span class="how">{html.escape(row.get("interval kind", ""))}</span></td>'
-            f'<td>{html.escape(row.get("measured", ""))}</td>'
+            f'<td>{html.escape(row.get("measured", ""))}{_unfinished(row)}</td>'
             f'<td class="verdict {html.escape(verdict)}">{html.escape(verdict)}</td></tr>')
     return (f'<div class="vq-claims-wrap"><table class="vq-claims">{_COLUMNS}<thead>{head}</thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>')

@@ -42,6 +42,14 @@ class Scale:
     imagenet_resolution: int
     image_codebook_sizes: tuple[int, ...]
     image_channels: int  # channel width of the image tokenizers (the paper's: 64)
+    # the CIFAR-10 headline at a budget where the baseline has finished learning (notebook 02; chosen from the
+    # long reference runs, which are its first seed): the whole training split, more held-out images
+    converged_steps: int
+    converged_eval_every: int
+    converged_train_images: int | None  # None: the whole split
+    converged_eval_images: int
+    converged_large_k: int  # the large codebook of the headline (the paper's crossover is near 2^12)
+    converged_large_k_seeds: int  # seeds per arm at that K (the K = 256 comparison has image_seeds)
     imagenet_codebook_size: int  # K of the ImageNet tokenizer (the paper's: 16,384)
     # token priors and generation (notebook 04)
     prior_steps: int
@@ -58,14 +66,18 @@ SCALES: dict[str, Scale] = {
                    mixture_points_per_component=100, sweep_points=1000, sweep_steps=40, image_seeds=1,
                    image_sweep_seeds=1, image_steps=8,
                    image_batch=16, image_eval_every=4, cifar_train_images=256, eval_images=64, imagenet_resolution=32,
-                   image_codebook_sizes=(16, 64), image_channels=32,
+                   image_codebook_sizes=(16, 64), image_channels=32, converged_steps=16, converged_eval_every=8,
+                   converged_train_images=256, converged_eval_images=64, converged_large_k=512,
+                   converged_large_k_seeds=1,
                    imagenet_codebook_size=256, prior_steps=10, prior_dim=32, prior_depth=1,
                    generated_samples=32, classifier_steps=5, tsne_points=400),
     "default": Scale("default", seeds=5, sweep_seeds=3, mixture_steps=1500, mixture_batch=512, mixture_eval_every=100,
                      mixture_points_per_component=1000, sweep_points=5000, sweep_steps=700,
                      image_seeds=5, image_sweep_seeds=3, image_steps=600, image_batch=64,
                      image_eval_every=100, cifar_train_images=20000, eval_images=500, imagenet_resolution=64,
-                     image_codebook_sizes=(64, 256, 1024, 4096), image_channels=32,
+                     image_codebook_sizes=(64, 256, 1024, 4096), image_channels=32, converged_steps=12000,
+                     converged_eval_every=250, converged_train_images=None, converged_eval_images=2000,
+                     converged_large_k=4096, converged_large_k_seeds=2,
                      imagenet_codebook_size=256, prior_steps=600, prior_dim=64, prior_depth=2,
                      generated_samples=500, classifier_steps=400),
     "paper": Scale("paper", seeds=5, sweep_seeds=3, mixture_steps=10000, mixture_batch=1024, mixture_eval_every=250,
@@ -73,7 +85,9 @@ SCALES: dict[str, Scale] = {
                    image_seeds=5, image_sweep_seeds=3, image_steps=40000, image_batch=128,
                    image_eval_every=2000, cifar_train_images=None, eval_images=10000, imagenet_resolution=128,
                    image_codebook_sizes=(64, 256, 1024, 4096, 8192, 16384),
-                   image_channels=64, imagenet_codebook_size=16384, prior_steps=20000, prior_dim=256,
+                   image_channels=64, converged_steps=40000, converged_eval_every=2000, converged_train_images=None,
+                   converged_eval_images=10000, converged_large_k=16384, converged_large_k_seeds=3,
+                   imagenet_codebook_size=16384, prior_steps=20000, prior_dim=256,
                    prior_depth=8, generated_samples=10000, classifier_steps=5000),
 }
 

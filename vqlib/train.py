@@ -48,7 +48,8 @@ __all__ = ["TrainSpec", "train", "evaluate", "encode_all", "NonFiniteLossError",
 
 @dataclass(frozen=True)
 class TrainSpec:
-    """How to train one model. ``quantize_from`` = T_c (0 for early quantization)."""
+    """How to train one model. ``quantize_from`` = T_c (0 for early quantization; ``steps``: never, a continuous
+    autoencoder, the reference against which ``vqlib.diagnose`` calibrates embeddings collapse)."""
 
     steps: int = 2000
     batch_size: int = 256
@@ -64,8 +65,9 @@ class TrainSpec:
     def __post_init__(self):
         if int(self.steps) != self.steps or self.steps < 1:
             raise ValueError(f"steps must be an integer >= 1, got {self.steps!r}")
-        if not 0 <= self.quantize_from < self.steps:
-            raise ValueError(f"quantize_from (T_c) must lie in [0, steps={self.steps}), got {self.quantize_from!r}")
+        if not 0 <= self.quantize_from <= self.steps:
+            raise ValueError(f"quantize_from (T_c) must lie in [0, steps={self.steps}] (steps: never quantize, a "
+                             f"continuous autoencoder), got {self.quantize_from!r}")
         if self.codebook_init not in INITIALIZERS:
             raise ValueError(f"unknown codebook_init {self.codebook_init!r}; choose one of {sorted(INITIALIZERS)}")
         for name in ("batch_size", "eval_every", "init_samples", "eval_batch_size"):

@@ -59,10 +59,12 @@ from .verdict import (
     CODE_SCALE_MAX,
     EMBEDDING_COMPONENTS_FRACTION_MAX,
     PERPLEXITY_FRACTION_MIN,
+    REFERENCE_COMPONENTS_FRACTION_MAX,
     SHRINKAGE_MIN,
     UTILIZATION_MIN,
 )
 
 __all__ = ["diagnose", "Report", "LookupSpace", "from_vqlib", "from_vector_quantize", "lookup_space",
            "UsageTracker", "MEANINGS", "UTILIZATION_MIN", "PERPLEXITY_FRACTION_MIN", "SHRINKAGE_MIN",
-           "CODE_SCALE_MAX", "EMBEDDING_COMPONENTS_FRACTION_MAX", "SAMPLE_SIZE", "main"]
+           "CODE_SCALE_MAX", "EMBEDDING_COMPONENTS_FRACTION_MAX", "REFERENCE_COMPONENTS_FRACTION_MAX", "SAMPLE_SIZE",
+           "main"]

@@ -87,7 +87,8 @@ def _check_codebook(codebook) -> torch.Tensor:
 
 @torch.no_grad()
 def diagnose(embeddings, codebook, batches: Iterable | None = None, *, channel_dim: int = -1,
-             sample_size: int = SAMPLE_SIZE, seed: int = 0, chunk_rows: int = 65_536) -> Report:
+             sample_size: int = SAMPLE_SIZE, seed: int = 0, chunk_rows: int = 65_536,
+             reference_components: int | None = None) -> Report:
     """Diagnose a codebook against the embeddings it quantizes; returns a :class:`~vqlib.diagnose.Report`.
 
     ``diagnose(embeddings, codebook)``: ``embeddings`` a tensor or array of rows [N, d] (or [..., d]).
@@ -101,7 +102,13 @@ def diagnose(embeddings, codebook, batches: Iterable | None = None, *, channel_d
     embeddings are the quantizer's *inputs* and its own projection, normalization and heads are applied.
     ``channel_dim``: the axis of the embeddings holding the coordinates (-1; 1 for feature maps [B, d, h, w]).
     ``sample_size`` rows (chosen by ``seed``) give the Euclidean spread and the picture.
+    ``reference_components``: the 99 %-components of a reference, a continuous autoencoder of the same width
+    trained the same way without a quantizer; given, "embeddings collapse" is judged against it (at most
+    ``REFERENCE_COMPONENTS_FRACTION_MAX`` of its directions) instead of against d (at most a quarter of d).
     """
+    if reference_components is not None and not reference_components >= 1:
+        raise ValueError(f"reference_components must be >= 1 (the reference's 99 %-components), got "
+                         f"{reference_components!r}")
     space = None if isinstance(codebook, torch.Tensor | np.ndarray) else lookup_space(codebook)
     codes = _check_codebook(space.codebook if space else codebook)
     width = space.input_dim if space else codes.shape[1]
@@ -135,10 +142,11 @@ def diagnose(embeddings, codebook, batches: Iterable | None = None, *, channel_d
         stats.update(rows)
     if usage is None or stats.seen < 2:
         raise ValueError("no embedding rows to diagnose (an empty set or empty batches): at least 2 are needed")
-    return _report(usage, stats, space.description if space else "a codebook tensor")
+    return _report(usage, stats, space.description if space else "a codebook tensor", reference_components)
 
 
-def _report(usage: _Usage, stats: metrics.StreamingStats, description: str) -> Report:
+def _report(usage: _Usage, stats: metrics.StreamingStats, description: str,
+            reference_components: int | None = None) -> Report:
     """Every metric from the accumulated sums, the formulas of :mod:`vqlib.metrics`."""
     codebook = usage.codebook.cpu()
     num_codes, dim = codebook.shape
@@ -183,6 +191,7 @@ def _report(usage: _Usage, stats: metrics.StreamingStats, description: str) -> R
         "embedding_effective_rank": embedding["embedding_effective_rank"],
         "code_components_99": code["code_components_99"],
         "embedding_components_99": embedding["embedding_components_99"],
+        "reference_components_99": float("nan") if reference_components is None else float(reference_components),
         "embedding_std": embedding["embedding_std"],
         "best_code_scale": best_scale,
         "quantization_error": code["quantization_error"],

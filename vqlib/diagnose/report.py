@@ -32,6 +32,9 @@ MEANINGS = {
     "embedding_effective_rank": "exp(entropy of the embeddings' normalized singular values): directions they span",
     "code_components_99": "principal components holding 99 % of the codes' variance",
     "embedding_components_99": "principal components holding 99 % of the embeddings' variance",
+    "reference_components_99": "the same for a reference: a continuous autoencoder of the same width trained the "
+                                "same way, without a quantizer (diagnose(..., reference_components=); NaN: none "
+                                "given, the fixed rule applies)",
     "embedding_std": "square root of the embeddings' total variance (sum over dimensions)",
     "best_code_scale": "stretching the used codes about their centre by this factor lowers the error most "
                        "(1: codes at their cells' means, as k-means leaves them; >> 1: codes huddled inside the data)",

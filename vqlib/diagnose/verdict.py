@@ -16,8 +16,10 @@ the studies write:
 
 from __future__ import annotations
 
+import math
+
 __all__ = ["UTILIZATION_MIN", "PERPLEXITY_FRACTION_MIN", "SHRINKAGE_MIN", "CODE_SCALE_MAX",
-           "EMBEDDING_COMPONENTS_FRACTION_MAX", "verdict"]
+           "EMBEDDING_COMPONENTS_FRACTION_MAX", "REFERENCE_COMPONENTS_FRACTION_MAX", "verdict"]
 
 #: Tokens collapse when fewer than this fraction of the codes that N rows could reach (min(K, N)) is used.
 #: The collapsed baselines use a small fraction of their codes on every dataset, a random-normal codebook
@@ -59,6 +61,13 @@ CODE_SCALE_MAX = 1.5
 EMBEDDING_COMPONENTS_FRACTION_MAX = 0.25
 
 
+#: With a reference (the 99 %-components of a continuous autoencoder of the same width trained the same way,
+#: without a quantizer), embeddings collapse when they need at most this fraction of the reference's
+#: directions: the fixed d/4 rule cannot tell an encoder that is narrow by design (CIFAR-10's small tokenizers
+#: need 4-5 of 32 dimensions with or without quantization) from one that quantization narrowed.
+REFERENCE_COMPONENTS_FRACTION_MAX = 0.5
+
+
 def verdict(v: dict) -> tuple[list[str], list[str], list[str]]:
     """The verdict's labels for the metrics ``v`` of a :class:`~vqlib.diagnose.Report`, a reason for each check
     (passed or not), and notes on how far to trust it."""
@@ -79,10 +88,17 @@ def verdict(v: dict) -> tuple[list[str], list[str], list[str]]:
         reasons.append(f"usage is fine: {usage_text}")
 
     components, dim = v["embedding_components_99"], v["dim"]
+    reference = v.get("reference_components_99", math.nan)
+    if math.isnan(reference):
+        limit = EMBEDDING_COMPONENTS_FRACTION_MAX * dim
+        rule = f"collapse at <= {EMBEDDING_COMPONENTS_FRACTION_MAX:.0%} of d = {limit:g}"
+    else:
+        limit = REFERENCE_COMPONENTS_FRACTION_MAX * reference
+        rule = (f"a continuous autoencoder of the same width needs {reference:g}; collapse at <= "
+                f"{REFERENCE_COMPONENTS_FRACTION_MAX:.0%} of that = {limit:g}")
     rank_text = (f"the embeddings need {components} of their {dim} dimensions for 99 % of their variance "
-                 f"(effective rank {v['embedding_effective_rank']:.1f}; collapse at <= "
-                 f"{EMBEDDING_COMPONENTS_FRACTION_MAX:.0%} of d = {EMBEDDING_COMPONENTS_FRACTION_MAX * dim:g})")
-    if components <= EMBEDDING_COMPONENTS_FRACTION_MAX * dim:
+                 f"(effective rank {v['embedding_effective_rank']:.1f}; {rule})")
+    if components <= limit:
         labels.append("embeddings collapse")
         reasons.append(f"embeddings collapse: {rank_text}")
     else:

@@ -133,6 +133,11 @@ def curve_grid(rows: dict, panels: list[tuple[str, str]], colors: dict | None = 
                 ax.axhline(1.0, ls=":", color="0.5", lw=1)
             if step is not None:
                 mark_switch(ax, step, label=row == 0 and ax is axes[0, 0])
+    if isinstance(switch, dict) and len(set(switch.values())) > 1:  # one legend entry, each row's T_c in it
+        for line in axes[0, 0].get_lines():
+            if line.get_label().startswith("switch of the deferred arm"):
+                line.set_label("switch of the deferred arm ($T_c$: "
+                               + ", ".join(f"{name} {step}" for name, step in switch.items()) + ")")
     # The legend comes from the first row; where rows hold different numbers of seeds, say each (n=5/3).
     counts: dict = {}
     for groups in rows.values():
@@ -263,7 +268,11 @@ def effect_sizes(table, band: float = 0.05):
     import numpy as np
 
     rows = table[table["effect"] == "ratio"].reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(9, 0.26 * len(rows) + 1.2))
+    # a row's label can be long (notebook, claim and "[runs not finished]"): the figure widens with the longest,
+    # so that the axis keeps about 5 inches beside the labels
+    longest = max((len(f"{r.get('notebook', '')} · {r['claim']} [runs not finished]") for _, r in rows.iterrows()),
+                  default=60)
+    fig, ax = plt.subplots(figsize=(max(9.0, 5.0 + 0.062 * longest), 0.26 * len(rows) + 1.2))
     y = np.arange(len(rows))[::-1]
     markers = {"higher": ">", "lower": "<", "equal": "D"}
     for yi, (_, row) in zip(y, rows.iterrows()):
@@ -278,8 +287,9 @@ def effect_sizes(table, band: float = 0.05):
     ax.axvspan(1 - band, 1 / (1 - band), color="0.85", lw=0, zorder=0)
     ax.axvline(1.0, color="0.4", lw=0.8)
     ax.set_xscale("log")
-    labels = [f"{row['notebook']} · {row['claim']}" if "notebook" in rows else row["claim"]
-              for _, row in rows.iterrows()]
+    # a row whose runs had not finished learning says so in its label (its effect is a gap at a budget)
+    labels = [(f"{row['notebook']} · {row['claim']}" if "notebook" in rows else row["claim"])
+              + (" [runs not finished]" if row.get("finished") == "no" else "") for _, row in rows.iterrows()]
     ax.set_yticks(y, labels, fontsize=7)
     ax.set_ylim(-0.7, len(rows) - 0.3)
     log_ticks(ax, "x")

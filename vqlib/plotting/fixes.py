@@ -16,7 +16,7 @@ from ..studies.context import Context
 from ..studies.core import Runs
 from .core import curve_grid, finish, log_ticks, plot_sweep, plt, save_figure
 
-__all__ = ["defer_fraction", "arms", "curves", "capacity"]
+__all__ = ["defer_fraction", "arms", "timing_or_reinit", "curves", "capacity"]
 
 #: (metric, panel label) of the timing and arms figures
 PANELS = [("utilization", "utilization"), ("perplexity", "perplexity"),
@@ -52,15 +52,23 @@ def _tick(arm) -> str:
     return f"{arm.label} T_c={arm.t_c_percent}%" if arm == study.DEFERRED else arm.label
 
 
-def arms(runs: Runs, ctx: Context) -> Path:
-    """03_arms: every arm of :data:`~vqlib.studies.fixes.FIX_ARMS` as a point (mean over seeds) with its range
-    (line: min to max over seeds) in the arm's own colour, the marker saying its family; four metrics, one row
-    per dataset. Perplexity, spread ratio and reconstruction error on log axes, where only positions mean
-    something, hence points and not bars."""
-    fix_arms = study.FIX_ARMS
+def timing_or_reinit(runs: Runs, ctx: Context) -> Path:
+    """03_timing_or_reinit: is it the timing or the re-initialization? The baseline, early quantization with
+    dead-code re-initialization, deferral, and both together, on the four measures of :func:`arms`."""
+    return arms(runs, ctx, which=study.REINIT_ARMS, name="03_timing_or_reinit", height=4.6,
+                title="Is it the timing or the re-initialization?")
+
+
+def arms(runs: Runs, ctx: Context, which=None, name: str = "03_arms", height: float = 9.0,
+         title: str | None = None) -> Path:
+    """03_arms: every arm of :data:`~vqlib.studies.fixes.FIX_ARMS` (or ``which``) as a point (mean over seeds)
+    with its range (line: min to max over seeds) in the arm's own colour, the marker saying its family; four
+    metrics, one row per dataset. Perplexity, spread ratio and reconstruction error on log axes, where only
+    positions mean something, hence points and not bars."""
+    fix_arms = which or study.FIX_ARMS
     ticks = [_tick(a) for a in fix_arms]
     y = np.arange(len(fix_arms))
-    fig, axes = plt.subplots(2, 4, figsize=(16, 9), sharey=True)
+    fig, axes = plt.subplots(2, 4, figsize=(16, height), sharey=True)
     for row, dataset in enumerate(study.DATASETS):
         for ax, (metric, label) in zip(axes[row], PANELS):
             stats = study.arm_stats(runs, dataset, metric)
@@ -81,23 +89,32 @@ def arms(runs: Runs, ctx: Context) -> Path:
             if metric == "shrinkage_euclidean":
                 ax.axvline(1.0, ls=":", color="0.3", lw=1)
     axes[0, 0].set_ylim(len(fix_arms) - 0.4, -0.6)  # the y axis is shared: the arms top to bottom, in table order
-    for name, family in FAMILIES.items():
-        axes[0, 0].plot([], [], FAMILY_MARKERS[family], color="0.6", mec="0.25", mew=0.6, ms=6, label=name)
-    finish(fig, legend_from=axes[0, 0])
+    for family_name, family in FAMILIES.items():
+        if any(a.family == family for a in fix_arms):
+            axes[0, 0].plot([], [], FAMILY_MARKERS[family], color="0.6", mec="0.25", mew=0.6, ms=6,
+                            label=family_name)
+    finish(fig, title, legend_from=axes[0, 0])
     where = study.sources(ctx)
-    return save_figure(fig, "03_arms", f"{where.mixture} ({where.mixture_seeds}); {where.cifar} ({where.cifar_seeds})",
+    return save_figure(fig, name, f"{where.mixture} ({where.mixture_seeds}); {where.cifar} ({where.cifar_seeds})",
                        ctx.name)
 
 
 def curves(runs: Runs, ctx: Context) -> Path:
-    """03_curves: utilization, spread ratio and reconstruction error over training for the main arms
-    (:data:`~vqlib.studies.fixes.MAIN_ARMS`), one row per dataset."""
-    panels = [("utilization", "utilization"), ("shrinkage_euclidean", "codebook /\nembedding spread"),
-              ("recon_mse", "reconstruction MSE")]
-    # log scale for the spread ratio: early normal's codebook is many times wider than the embeddings, the others
-    # narrower or as wide
-    fig, axes = curve_grid(study.main_histories(runs), panels, colors(), log_y=("recon_mse", "shrinkage_euclidean"),
-                           unit_line=("shrinkage_euclidean",), panel_size=(13 / 3, 3))
+    """03_curves: over training, for the main arms (:data:`~vqlib.studies.fixes.MAIN_ARMS`), one row per dataset:
+    utilization; the codebook's and the embeddings' absolute spreads (mean pairwise distance) and their ratio, so
+    that a ratio's change can be read as the codes' or the embeddings'; the embeddings' 99 %-components (do they
+    narrow?); reconstruction error. The deferred arm's switch T_c is marked on every panel."""
+    panels = [("utilization", "utilization"), ("code_euclidean_distance", "code spread\n(distance)"),
+              ("embedding_euclidean_distance", "embedding spread\n(distance)"),
+              ("shrinkage_euclidean", "codebook /\nembedding spread"),
+              ("embedding_components_99", "embedding\n99 %-components"), ("recon_mse", "reconstruction MSE")]
+    switch = {dataset: study.DEFERRED.t_c(runs.select(dataset=dataset).results[0].spec.train.steps)
+              for dataset in study.DATASETS}
+    # log scales: early normal's codebook is many times wider than the embeddings, the others narrower or as wide
+    fig, axes = curve_grid(study.main_histories(runs), panels, colors(),
+                           log_y=("recon_mse", "shrinkage_euclidean", "code_euclidean_distance",
+                                  "embedding_euclidean_distance"),
+                           unit_line=("shrinkage_euclidean",), panel_size=(3.3, 3), switch=switch)
     finish(fig, legend_from=axes[0, 0])
     where = study.sources(ctx)
     return save_figure(fig, "03_curves", f"{where.mixture}; {where.cifar}", ctx.name)

@@ -14,10 +14,10 @@ from ..studies.context import Context
 from ..studies.core import Runs
 from ..studies.settings import CIFAR10
 from .codebooks import codes_over_embeddings
-from .core import curve_grid, finish, image_grid, mark_switch, plot_curves, plot_sweep, plt, save_figure
+from .core import curve_grid, finish, image_grid, log_ticks, mark_switch, plot_curves, plot_sweep, plt, save_figure
 
-__all__ = ["usage_over_training", "usage_histograms", "codebook_size", "capacity", "shrinkage", "tsne",
-           "reconstructions"]
+__all__ = ["converged_curves", "usage_over_training", "usage_histograms", "codebook_size", "capacity", "shrinkage",
+           "tsne", "reconstructions"]
 
 BASELINE, DEFERRED = study.BASELINE, study.DEFERRED
 #: a sorted-usage panel with at most this many used codes marks each with a dot (a step one code wide is invisible)
@@ -26,6 +26,34 @@ MARKED_CODES = 5
 
 def _num_codes(available: dict[str, study.Dataset]) -> int:
     return available[CIFAR10].base.model.num_codes
+
+
+def converged_curves(runs: Runs, available: dict[str, study.Dataset], ctx: Context) -> Path:
+    """02_converged: the long CIFAR-10 runs (:mod:`vqlib.studies.converged`) whole, one row per K: utilization,
+    perplexity, spread ratio and reconstruction error of both arms (mean over seeds, min-max band), the deferred
+    arm's switch, the sweeps' shorter budget, and the last quarter of the steps over which a run must have
+    stopped changing to count as finished learning."""
+    from ..studies import converged
+    from ..studies.core import FINISH_WINDOW
+
+    panels = [("utilization", "utilization"), ("perplexity", "perplexity"),
+              ("shrinkage_euclidean", "code / embedding spread"), ("recon_mse", "reconstruction MSE")]
+    rows = {f"K={k}": runs.histories("arm_label", size=size) for size, (k, _) in converged.sizes(ctx).items()}
+    steps = runs.results[0].spec.train.steps
+    fig, axes = curve_grid(rows, panels, colors(), log_y=("perplexity", "recon_mse"),
+                           unit_line=("shrinkage_euclidean",), panel_size=(4.3, 3.1), legend_size=7,
+                           switch=DEFERRED.t_c(steps))
+    for ax in axes.ravel():
+        ax.xaxis.set_major_locator(plt.MaxNLocator(5, integer=True))
+        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v else "0"))
+        ax.axvline(ctx.scale.image_steps, ls=":", color="0.2", lw=1,
+                   label=f"the sweeps' budget ({ctx.scale.image_steps:,} steps)" if ax is axes[0, 0] else None)
+        ax.axvspan(steps * (1 - FINISH_WINDOW), steps, color="0.9", lw=0, zorder=0,
+                   label="last quarter: finished if it changes < 5 % here" if ax is axes[0, 0] else None)
+    for ax in axes[:, 1]:
+        log_ticks(ax, "y")
+    finish(fig, f"CIFAR-10 at {steps:,} steps: has the baseline finished learning?", legend_from=axes[0, 0])
+    return save_figure(fig, "02_converged", converged.caption(runs, available[CIFAR10].source), ctx.name)
 
 
 def usage_over_training(arms: Runs, available: dict[str, study.Dataset], ctx: Context) -> Path:

@@ -10,13 +10,14 @@ A notebook cell is: take the study's cases at this scale -> :func:`run_cases` ->
 - :mod:`~vqlib.studies.claims`: :class:`Claim` and :func:`claims_table`, one verdict rule for all notebooks;
 - :mod:`~vqlib.studies.views`: what the figures show of a trained model (embeddings, codes, usage);
 - :func:`begin`: what every notebook does first (scale, house style, table display);
-- one module per notebook: :mod:`~vqlib.studies.mixture` (01), :mod:`~vqlib.studies.real_images` (02),
+- one module per notebook: :mod:`~vqlib.studies.mixture` (01), :mod:`~vqlib.studies.real_images` (02; its
+  long runs in :mod:`~vqlib.studies.converged`),
   :mod:`~vqlib.studies.fixes` (03), :mod:`~vqlib.studies.generation` (04), :mod:`~vqlib.studies.diagnosis` (05);
   :mod:`~vqlib.studies.summary`
   gathers every notebook's claims.
 """
 
-from . import diagnosis, fixes, generation, mixture, real_images, registry, settings, summary, views
+from . import converged, diagnosis, fixes, generation, mixture, real_images, registry, settings, summary, views
 from .arms import ARMS, BASELINE, DEFERRED, INITIALIZATION_ARMS, Arm, arm, colors
 from .claims import EQUAL_TOLERANCE, Claim, claims_table
 from .context import Context, context
@@ -31,4 +32,4 @@ COLORS = colors()
 __all__ = ["ARMS", "INITIALIZATION_ARMS", "BASELINE", "DEFERRED", "COLORS", "Arm", "arm", "colors", "Claim",
            "claims_table", "EQUAL_TOLERANCE", "Context", "context", "Case", "Runs", "arm_case", "run_cases", "begin",
            "say", "MIXTURE", "CIFAR10", "IMAGENET", "settings", "views", "mixture", "real_images", "fixes",
-           "generation", "summary", "diagnosis", "registry"]
+           "generation", "summary", "diagnosis", "registry", "converged"]

@@ -104,6 +104,10 @@ _ARM_LIST = [
     Arm("early_normal_ema", "early normal + EMA", "#ffbb78", "early",
         "as early normal (codebook N(0, s^2) at step 0), but updated by EMA like the baseline: separates the "
         "initialization from the update rule", _early("normal", ema=True)),
+    Arm("early_matched_normal", "early normal, matched scale + EMA", "#c49c94", "early",
+        "as early normal + EMA, but drawn from a normal with the untrained encoder's mean and covariance at step "
+        "0: a random codebook exactly as spread as the embeddings (separates randomness from scale)",
+        _early("matched_normal", ema=True)),
     Arm("early_uniform", "early uniform", "#8c564b", "early",
         "quantize from step 0; codebook U(-1/K, 1/K); trained by the codebook loss", _early("uniform", ema=False)),
     Arm("deferred", "deferred", "#1f77b4", "deferred",
@@ -115,6 +119,10 @@ _ARM_LIST = [
     Arm("deferred_normal_init", "deferred, normal init at switch", "#17becf", "deferred",
         "as deferred, but the codebook at the switch is N(0, s^2), not drawn from the embeddings",
         _then(_deferred(DEFER_FRACTION), codebook_init="normal"), DEFER_FRACTION),
+    Arm("deferred_matched_normal", "deferred, matched normal at switch", "#9edae5", "deferred",
+        "as deferred, but the codebook at the switch is drawn from a normal with the trained embeddings' mean and "
+        "covariance: random, yet exactly as spread as the embeddings",
+        _then(_deferred(DEFER_FRACTION), codebook_init="matched_normal"), DEFER_FRACTION),
     Arm("deferred_sample_init", "deferred, sampled init at switch", "#2ca02c", "deferred",
         "as deferred, but the codebook at the switch is a random sample of embeddings instead of k-means",
         _then(_deferred(DEFER_FRACTION), codebook_init="sample"), DEFER_FRACTION),

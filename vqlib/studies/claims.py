@@ -17,7 +17,11 @@ neither the table nor the summary figure presents it as one), and a verdict:
    a point.
 3. *Equality band.* Two values are "equal" when they differ by less than :data:`EQUAL_TOLERANCE` (5 %) of the
    larger in magnitude: a ratio in (0.95, 1/0.95), a difference smaller than 5 % of max(|m1|, |m2|).
-4. *Verdict.* ``higher`` or ``lower`` claims *agree* when the whole interval lies beyond the band on the
+4. *Finished learning.* Column ``finished``: "yes" when every run behind the row has stopped changing on the
+   row's measure over the last quarter of its steps (:func:`vqlib.studies.core.learning_finished`), "no" when
+   some run is still changing (the verdict then describes a run stopped early, not where it would settle),
+   "not checked" where the study did not check.
+5. *Verdict.* ``higher`` or ``lower`` claims *agree* when the whole interval lies beyond the band on the
    predicted side, *disagree* when it lies wholly on the band or the other side, and are *inconclusive* when
    it overlaps the band's edge. ``equal`` claims agree when the interval lies inside the band, disagree when
    it lies wholly outside it, and are inconclusive otherwise.
@@ -33,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["Claim", "claims_table", "direction", "verdict", "effect_interval", "EQUAL_TOLERANCE", "DIRECTIONS",
-           "BOOTSTRAP_MIN_N", "CONFIDENCE"]
+           "BOOTSTRAP_MIN_N", "CONFIDENCE", "FINISHED_WORDS"]
 
 #: relative difference below which two means count as equal
 EQUAL_TOLERANCE = 0.05
@@ -43,6 +47,8 @@ BOOTSTRAP_MIN_N = 5
 #: the coverage of the bootstrap interval (its percentiles: 2.5 and 97.5), as the prose states it
 CONFIDENCE = 0.95
 _RESAMPLES = 4000
+#: the ``finished`` column's words for Claim.finished
+FINISHED_WORDS = {True: "yes", False: "no", None: "not checked"}
 
 
 def direction(first: float, second: float, tolerance: float = EQUAL_TOLERANCE) -> str:
@@ -77,6 +83,7 @@ class Claim:
     second: Sequence[float]
     stated: bool = True  # False: the paper implies the direction but never reports this measure
     key: str = ""  # a short name the notebook's computed prose refers to (vqlib.studies.prose.claim_facts)
+    finished: bool | None = None  # have the runs behind both sides finished learning? None: not checked
 
     def __post_init__(self):
         if self.paper not in DIRECTIONS:
@@ -136,7 +143,8 @@ def verdict(claim: Claim, tolerance: float = EQUAL_TOLERANCE) -> dict:
     measured = direction(m1, m2, tolerance)
     row = {"claim": claim.text, "expected": claim.paper,
            "source": "the paper" if claim.stated else "implied, not reported by the paper",
-           "n": f"{len(first)} vs {len(second)}", "first": m1, "second": m2}
+           "n": f"{len(first)} vs {len(second)}", "first": m1, "second": m2,
+           "finished": FINISHED_WORDS[claim.finished]}
     if measured == "undefined":
         return {**row, "effect": "", "effect size": math.nan, "interval": "", "interval kind": "",
                 "measured": measured, "verdict": "inconclusive"}

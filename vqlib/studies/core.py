@@ -16,7 +16,34 @@ import pandas as pd
 from ..experiments import RunResult, RunSpec, run_many
 from .arms import Arm
 
-__all__ = ["Case", "Runs", "arm_case", "run_cases"]
+__all__ = ["Case", "Runs", "arm_case", "run_cases", "learning_finished", "all_finished", "FINISH_WINDOW",
+           "FINISH_TOLERANCE"]
+
+#: the last fraction of a run's steps over which a metric must have stopped changing for the run to count as
+#: finished learning (a quarter: 3,000 of 12,000 steps, 150 of 600)
+FINISH_WINDOW = 0.25
+#: the relative change over that window below which a metric counts as settled (the claims' equality band)
+FINISH_TOLERANCE = 0.05
+
+
+def learning_finished(history: pd.DataFrame, metric: str, window: float = FINISH_WINDOW,
+                      tolerance: float = FINISH_TOLERANCE) -> bool | None:
+    """Whether ``metric`` has stopped changing at the end of a run: its last value against its value at the last
+    evaluation at least ``window`` (and at most twice that) of the steps before the end, within ``tolerance`` of
+    the larger. None when the history has no such evaluation (a sweep evaluated at its endpoints only; a metric
+    that starts inside the window, like a deferred arm's code metrics after a late switch): not checked."""
+    curve = history[["step", metric]].dropna()
+    if len(curve) < 2:
+        return None
+    end_step, end = float(curve["step"].iloc[-1]), float(curve[metric].iloc[-1])
+    # the last evaluation at least one window before the end, but not more than two: an evaluation long before
+    # (a sweep's start or switch, when it records only its endpoints) says nothing of the end of training
+    before = curve[(curve["step"] <= end_step * (1 - window)) & (curve["step"] < end_step)]
+    if before.empty or before["step"].iloc[-1] < end_step * (1 - 2 * window):
+        return None
+    then = float(before[metric].iloc[-1])
+    scale = max(abs(end), abs(then))
+    return scale == 0 or abs(end - then) / scale < tolerance
 
 
 @dataclass(frozen=True)
@@ -31,6 +58,13 @@ def arm_case(base: RunSpec, arm: Arm, seed: int = 0, **labels) -> Case:
     """``base`` with ``seed`` turned into ``arm``; labelled by the arm's id and label, then ``labels``."""
     spec = arm(RunSpec(base.data, base.model, base.train, seed))
     return Case(spec, {"arm": arm.id, "arm_label": arm.label, **labels})
+
+
+def all_finished(*checks: bool | None) -> bool | None:
+    """Several :func:`learning_finished` answers as one: False when any is False, None when any is None."""
+    if any(c is False for c in checks):
+        return False
+    return None if any(c is None for c in checks) else True
 
 
 class Runs:
@@ -70,6 +104,12 @@ class Runs:
         for case, result in self.select(**where):
             groups.setdefault(_label(case, result, by), []).append(result.history)
         return groups
+
+    def finished(self, metric: str, **where) -> bool | None:
+        """Whether every matching run has finished learning ``metric`` (:func:`learning_finished`): False when
+        any has not, None when some cannot be checked and none failed."""
+        checks = [learning_finished(r.history, metric) for _, r in self.select(**where)]
+        return all_finished(*checks) if checks else None
 
     @property
     def table(self) -> pd.DataFrame:

@@ -22,7 +22,14 @@ from typing import Any
 import pandas as pd
 
 from ..data import ImageSpec, prepare
-from ..diagnose import CODE_SCALE_MAX, EMBEDDING_COMPONENTS_FRACTION_MAX, SHRINKAGE_MIN, Report, diagnose
+from ..diagnose import (
+    CODE_SCALE_MAX,
+    EMBEDDING_COMPONENTS_FRACTION_MAX,
+    REFERENCE_COMPONENTS_FRACTION_MAX,
+    SHRINKAGE_MIN,
+    Report,
+    diagnose,
+)
 from ..experiments import RunResult, RunSpec
 from . import mixture, prose, settings
 from .arms import ARMS, BASELINE, DEFERRED, Arm
@@ -32,8 +39,8 @@ from .fixes import run_spec
 from .settings import CIFAR10
 
 __all__ = ["PEER_RUNS", "TOKENIZERS", "peer_cases", "tokenizer_cases", "tokenizer_specs", "diagnose_run",
-           "Diagnosed", "Diagnoses", "diagnosed", "verdicts", "setting", "peer_facts", "tokenizer_facts",
-           "case_lists"]
+           "Diagnosed", "Diagnoses", "diagnosed", "reference_cases", "reference_components", "REFERENCE_LABEL",
+           "verdicts", "setting", "peer_facts", "tokenizer_facts", "case_lists"]
 
 #: the three vector-quantize-pytorch runs: (id, label of its table row, file name of its one-page report)
 PEER_RUNS = (("random", "VectorQuantize, random codebook (its README)", "05_vqtorch_random"),
@@ -79,12 +86,31 @@ def tokenizer_cases(ctx: Context) -> list[Case]:
             for arm, figure in TOKENIZERS]
 
 
-def diagnose_run(result: RunResult, batch_size: int = 256) -> Report:
+#: the label of the continuous reference in tables and prose
+REFERENCE_LABEL = "continuous autoencoder (no quantizer)"
+
+
+def reference_cases(ctx: Context) -> list[Case]:
+    """The calibration of "embeddings collapse" on CIFAR-10: the baseline tokenizer's spec (same width, data,
+    steps and seed) trained as a continuous autoencoder, the quantizer never switched on (labels: label)."""
+    spec = run_spec(CIFAR10, BASELINE, SEED, ctx)
+    continuous = dataclasses.replace(spec, train=dataclasses.replace(spec.train, quantize_from=spec.train.steps))
+    return [Case(continuous, {"label": REFERENCE_LABEL})]
+
+
+def reference_components(reference: Runs) -> int:
+    """The 99 %-components of the continuous reference's embeddings at the end of its training."""
+    return int(reference.results[0].final["embedding_components_99"])
+
+
+def diagnose_run(result: RunResult, batch_size: int = 256, reference_components: int | None = None) -> Report:
     """:func:`vqlib.diagnose.diagnose` of a trained run over its evaluation set, streamed batch by batch,
-    through its own quantizer (the layer's lookup space)."""
+    through its own quantizer (the layer's lookup space); ``reference_components`` calibrates embeddings
+    collapse against a continuous autoencoder's (:func:`reference_cases`)."""
     model = result.model()
     data = prepare(result.spec.data)
-    return diagnose(lambda x: model.vectors(model.encode(x)), model.quantizer, data.eval_batches(batch_size))
+    return diagnose(lambda x: model.vectors(model.encode(x)), model.quantizer, data.eval_batches(batch_size),
+                    reference_components=reference_components)
 
 
 @dataclass
@@ -137,9 +163,12 @@ class Diagnoses:
         return found[0]
 
 
-def diagnosed(runs: Runs) -> Diagnoses:
-    """:func:`diagnose_run` of every run, with its case's labels."""
-    return Diagnoses([Diagnosed(case.labels, result.spec, diagnose_run(result)) for case, result in runs])
+def diagnosed(runs: Runs, reference: Runs | None = None) -> Diagnoses:
+    """:func:`diagnose_run` of every run, with its case's labels; calibrated against ``reference`` (the runs of
+    :func:`reference_cases`) when given."""
+    components = reference_components(reference) if reference is not None else None
+    return Diagnoses([Diagnosed(case.labels, result.spec, diagnose_run(result, reference_components=components))
+                      for case, result in runs])
 
 
 def verdicts(diagnoses: Diagnoses) -> pd.DataFrame:
@@ -150,7 +179,8 @@ def verdicts(diagnoses: Diagnoses) -> pd.DataFrame:
         rows.append({"tokenizer": d.label, "verdict": ", ".join(d.report.verdict),
                      "utilization": m["utilization"], "perplexity": m["perplexity"], "K": m["num_codes"],
                      "shrinkage (Euclid.)": m["shrinkage_euclidean"],
-                     "embedding 99 %-components": m["embedding_components_99"], "d": m["dim"]})
+                     "embedding 99 %-components": m["embedding_components_99"],
+                     "reference 99 %-components": m["reference_components_99"], "d": m["dim"]})
     return pd.DataFrame(rows).set_index("tokenizer").round(3)
 
 
@@ -219,7 +249,7 @@ def peer_facts(peer: Diagnoses, ctx: Context) -> prose.Facts:
         shrinkage_min=SHRINKAGE_MIN, code_scale_max=CODE_SCALE_MAX)
 
 
-def tokenizer_facts(cifar: Diagnoses) -> prose.Facts:
+def tokenizer_facts(cifar: Diagnoses, reference: Runs | None = None) -> prose.Facts:
     """Section 2's numbers: each CIFAR-10 tokenizer's report (``baseline``, ``deferred``, ``vqtorch``), the
     tokenizers' setting (``channels``, ``res_blocks``, ``steps``), whether the baseline and
     deferral both collapse their embeddings (``regime``: is in / is not in / is at the edge of), which of the
@@ -235,7 +265,21 @@ def tokenizer_facts(cifar: Diagnoses) -> prose.Facts:
     spread, most = vqtorch["embedding_components_99"], max(r["embedding_components_99"] for r in (baseline, deferred))
     used, k = int((vqtorch.counts > 0).sum()), vqtorch["num_codes"]
     fixed = [_WHAT_FAILS[label] for label in baseline.verdict if label in _WHAT_FAILS and label not in deferred.verdict]
+    calibration = {"components": float("nan"), "rank": float("nan"), "limit": float("nan")}
+    if reference is not None:
+        final = reference.results[0].final
+        calibration = {"components": int(final["embedding_components_99"]),
+                       "rank": float(final["embedding_effective_rank"]),
+                       "limit": REFERENCE_COMPONENTS_FRACTION_MAX * int(final["embedding_components_99"])}
+    # what the fixed rule (at most a quarter of d) would say of the two tokenizers, and of the reference
+    fixed_limit = EMBEDDING_COMPONENTS_FRACTION_MAX * baseline["dim"]
+    called = sum(r["embedding_components_99"] <= fixed_limit for r in (baseline, deferred))
+    narrow_reference = calibration["components"] <= fixed_limit
+    fallback = (f"would call {('neither', 'one', 'both')[called]} of the two small tokenizers collapsed"
+                + (", although a continuous encoder of their width is as narrow by that rule: the narrowness is the "
+                   "encoder's, not quantization's" if called and narrow_reference else ""))
     return prose.facts(
+        reference=calibration, reference_fraction=REFERENCE_COMPONENTS_FRACTION_MAX, fallback=fallback,
         deferred_fixes=f"fixes {prose.join(fixed)}" if fixed else "fixes none of the baseline's failures",
         seed=SEED, baseline=_report_facts(baseline), deferred=_report_facts(deferred), vqtorch=_report_facts(vqtorch),
         channels=model.channels, steps=train.steps,
@@ -251,4 +295,5 @@ def tokenizer_facts(cifar: Diagnoses) -> prose.Facts:
 
 def case_lists(ctx: Context) -> dict[str, list[Case]]:
     """Every run notebook 05 diagnoses: the vector-quantize-pytorch runs and the CIFAR-10 tokenizers."""
-    return {"vector-quantize-pytorch": peer_cases(ctx), "tokenizers": tokenizer_cases(ctx)}
+    return {"vector-quantize-pytorch": peer_cases(ctx), "tokenizers": tokenizer_cases(ctx),
+            "continuous reference": reference_cases(ctx)}

@@ -19,20 +19,56 @@ import sys
 from pathlib import Path
 
 from .. import cache as store
-from .. import paths
+from .. import executors, paths
 from ..data import prepare
 from ..experiments import RunSpec, run_many, run_payload
 from ..scales import SCALES
 from .context import Context, context
 from .registry import notebook_specs
 
-__all__ = ["every_spec", "main"]
+__all__ = ["every_spec", "estimate_seconds", "main"]
 
 
 def every_spec(ctx: Context) -> list[RunSpec]:
     """The run specs of every notebook in the context, each once, in notebook order (ImageNet's only when the
     context names its root, as the notebooks do)."""
     return list(dict.fromkeys(spec for specs in notebook_specs(ctx).values() for spec in specs))
+
+
+def _similarity(spec: RunSpec) -> tuple:
+    """What sets a run's cost: the data, the model's size and the steps (the arm hardly does)."""
+    return (type(spec.data).__name__, getattr(spec.data, "name", ""), spec.model.kind, spec.model.num_codes,
+            spec.model.channels, spec.train.steps, spec.train.batch_size)
+
+
+def estimate_seconds(missing: list[RunSpec], done: list[tuple[RunSpec, dict | None]]) -> float:
+    """Training seconds the ``missing`` runs will take, each estimated by the mean recorded time of the cached
+    runs most like it (same data, model size and steps; else same data and steps; else every cached run's
+    mean): an estimate for a progress line, not a promise."""
+    times: dict = {}
+    for spec, stored in done:
+        if stored is None:
+            continue
+        seconds = float(stored["wall_time"])
+        key = _similarity(spec)
+        for level in (key, (key[0], key[1], key[5]), ()):
+            times.setdefault(level, []).append(seconds)
+    total = 0.0
+    for spec in missing:
+        key = _similarity(spec)
+        for level in (key, (key[0], key[1], key[5]), ()):
+            if level in times:
+                total += sum(times[level]) / len(times[level])
+                break
+    return total
+
+
+def _duration(seconds: float) -> str:
+    """'under a minute', 'about 12 min', 'about 2 h 05 min'."""
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return "under a minute"
+    return f"about {minutes} min" if minutes < 60 else f"about {minutes // 60} h {minutes % 60:02d} min"
 
 
 def _executor(args):
@@ -70,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None, help="local pool size (default: VQLIB_WORKERS, else "
                                                                    "one per GPU, else one per core)")
     parser.add_argument("--list", action="store_true", help="print how many runs there are and which are cached")
+    parser.add_argument("--progress", action="store_true",
+                        help="print one line: runs in the cache of all, and the training time left (estimated)")
     slurm = parser.add_argument_group("slurm (submitit.AutoExecutor)")
     slurm.add_argument("--partition", default=None)
     slurm.add_argument("--timeout-min", type=int, default=240)
@@ -79,7 +117,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ctx = context(args.scale, args.cifar_root, args.imagenet_root, args.imagenet_classes)
     specs = every_spec(ctx)
-    cached = sum(store.has("run", run_payload(spec, prepare(spec.data).identity)) for spec in specs)
+    payloads = [run_payload(spec, prepare(spec.data).identity) for spec in specs]
+    present = [store.has("run", payload) for payload in payloads]
+    cached = sum(present)
+    if args.progress:
+        workers = args.workers or executors.default_workers()
+        left = 0.0 if cached == len(specs) else estimate_seconds([s for s, p in zip(specs, present) if not p],
+                                [(s, store.load("run", p)) for s, p, here in zip(specs, payloads, present) if here])
+        print(f"== runs: {cached} of {len(specs)} in the cache (every notebook at scale {ctx.name})"
+              + (f"; {_duration(left / workers)} of training left at {workers} workers (estimated from the recorded "
+                 "times of similar runs)" if cached < len(specs) else ""))
+        return 0
     print(f"{len(specs)} runs at scale {ctx.name}, {cached} of them in the cache "
           f"({paths.cache_dir()})", file=sys.stderr)
     if args.list:

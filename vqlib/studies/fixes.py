@@ -22,10 +22,11 @@ from . import prose, settings
 from .arms import BASELINE, DEFERRED, Arm, arm
 from .claims import Claim, claims_table, direction
 from .context import Context
-from .core import Case, Runs, arm_case
+from .core import Case, Runs, all_finished, arm_case
 from .settings import CIFAR10, MIXTURE
 
-__all__ = ["DATASETS", "FIX_ARMS", "MAIN_ARMS", "TIMING", "TIMING_ARMS", "CAPACITY", "SUMMARY_COLUMNS", "base",
+__all__ = ["DATASETS", "FIX_ARMS", "REINIT_ARMS", "MAIN_ARMS", "TIMING", "TIMING_ARMS", "CAPACITY", "SUMMARY_COLUMNS",
+           "base",
            "seeds", "run_spec", "arm_cases", "capacity_cases", "sources", "describe", "summary_table",
            "write_results", "timing_table", "arm_stats", "main_histories", "capacity_table", "headline_table",
            "arm_claims", "timing_claims", "REINIT_MEASURES", "capacity_claims", "claims", "timing_facts", "arms_facts",
@@ -40,17 +41,20 @@ DEFERRED_05, DEFERRED_10, DEFERRED_25, DEFERRED_50 = (arm(f"deferred_{pct:02d}")
 NORMAL_AT_SWITCH, SAMPLE_AT_SWITCH = arm("deferred_normal_init"), arm("deferred_sample_init")
 DEFERRED_DEAD_CODE, EARLY_DEAD_CODE = arm("deferred_dead_code"), arm("early_dead_code")
 NO_EMA, COSINE, LOWDIM, PEER = arm("early_no_ema"), arm("early_cosine"), arm("early_lowdim"), arm("vqtorch")
+EARLY_MATCHED, MATCHED_AT_SWITCH = arm("early_matched_normal"), arm("deferred_matched_normal")
 
 #: every arm of the comparison, in table order
-FIX_ARMS: tuple[Arm, ...] = (BASELINE, EARLY_NORMAL, EARLY_NORMAL_EMA, DEFERRED_05, DEFERRED_10, DEFERRED_25, DEFERRED,
-                             DEFERRED_50, NORMAL_AT_SWITCH, SAMPLE_AT_SWITCH, DEFERRED_DEAD_CODE, NO_EMA,
-                             EARLY_DEAD_CODE, COSINE, LOWDIM, PEER)
+FIX_ARMS: tuple[Arm, ...] = (BASELINE, EARLY_NORMAL, EARLY_NORMAL_EMA, EARLY_MATCHED, DEFERRED_05, DEFERRED_10,
+                             DEFERRED_25, DEFERRED, DEFERRED_50, NORMAL_AT_SWITCH, MATCHED_AT_SWITCH, SAMPLE_AT_SWITCH,
+                             DEFERRED_DEAD_CODE, NO_EMA, EARLY_DEAD_CODE, COSINE, LOWDIM, PEER)
 #: arms whose curves over training are kept (evaluated every ``eval_every`` steps)
 MAIN_ARMS: tuple[Arm, ...] = (BASELINE, EARLY_NORMAL, DEFERRED)
 #: the lengths of the continuous phase (early quantization: none), shortest first
 TIMING: tuple[Arm, ...] = (BASELINE, DEFERRED_05, DEFERRED_10, DEFERRED_25, DEFERRED, DEFERRED_50)
 #: T_c as a percentage of the budget by arm id (0: early quantization), from the arms themselves
 TIMING_ARMS: dict[str, int] = {a.id: a.t_c_percent for a in TIMING}
+#: is it the timing or the re-initialization? the arms of that question's figure
+REINIT_ARMS: tuple[Arm, ...] = (BASELINE, EARLY_DEAD_CODE, DEFERRED, DEFERRED_DEAD_CODE)
 #: remedies on top of early quantization that the prose says do not fix the collapse
 NON_FIXES: tuple[Arm, ...] = (NO_EMA, COSINE, LOWDIM)
 #: encoder capacity with and without deferral: (knob, values), each at the sweep seeds
@@ -242,15 +246,27 @@ def arm_claims(runs: Runs) -> list[Claim]:
         def v(metric, a, dataset_=dataset):
             return runs.values(metric, dataset=dataset_, arm=a)
 
+        def done(metric, dataset_=dataset):  # have the baseline's and deferral's runs finished learning it?
+            return all_finished(runs.finished(metric, dataset=dataset_, arm=DEFERRED),
+                                runs.finished(metric, dataset=dataset_, arm=BASELINE))
+
         out += [
             Claim(f"{dataset}: utilization, deferred vs baseline", "higher", v("utilization", DEFERRED),
-                  v("utilization", BASELINE), key=f"{key}_utilization"),
+                  v("utilization", BASELINE), key=f"{key}_utilization", finished=done("utilization")),
             Claim(f"{dataset}: perplexity, deferred vs baseline", "higher", v("perplexity", DEFERRED),
-                  v("perplexity", BASELINE), key=f"{key}_perplexity"),
+                  v("perplexity", BASELINE), key=f"{key}_perplexity", finished=done("perplexity")),
             Claim(f"{dataset}: codebook/embedding spread, deferred vs baseline", "higher",
-                  v("shrinkage_euclidean", DEFERRED), v("shrinkage_euclidean", BASELINE), key=f"{key}_spread"),
+                  v("shrinkage_euclidean", DEFERRED), v("shrinkage_euclidean", BASELINE), key=f"{key}_spread",
+                  finished=done("shrinkage_euclidean")),
             Claim(f"{dataset}: utilization, deferred (k-means at switch) vs deferred (normal codebook at switch)",
                   "higher", v("utilization", DEFERRED), v("utilization", NORMAL_AT_SWITCH), key=f"{key}_init"),
+            # de-confounded: a random codebook as spread as the embeddings, so that scale is not the difference
+            Claim(f"{dataset}: utilization, deferred (k-means at switch) vs deferred (matched-scale normal at "
+                  "switch)", "higher", v("utilization", DEFERRED), v("utilization", MATCHED_AT_SWITCH), stated=False,
+                  key=f"{key}_matched_init"),
+            Claim(f"{dataset}: utilization, deferred vs early matched-scale normal + EMA", "higher",
+                  v("utilization", DEFERRED), v("utilization", EARLY_MATCHED), stated=False,
+                  key=f"{key}_matched_early"),
         ]
     return out
 
@@ -423,6 +439,13 @@ def arms_facts(runs: Runs, ctx: Context) -> prose.Facts:
     out["dead_code_matches"] = dead_code
     out["ema_vs_loss"] = _compare(values(EARLY_NORMAL_EMA), values(EARLY_NORMAL), same="no more")
     out["normal_vs_kmeans"] = _compare(values(EARLY_NORMAL_EMA), values(BASELINE), same="no fewer")
+    # the same comparison at the embeddings' scale: is "a random codebook collapses" randomness, or scale?
+    out["matched_vs_kmeans"] = _compare(values(EARLY_MATCHED), values(BASELINE), same="about as many")
+    out["matched_vs_unit"] = _compare(values(EARLY_MATCHED), values(EARLY_NORMAL_EMA), same="about as many")
+    out["scale_reading"] = ("largely their scale, not their randomness" if out["matched_vs_kmeans"] != "fewer"
+                            and out["matched_vs_unit"] == "more" else
+                            "their randomness as well as their scale" if out["matched_vs_unit"] == "more" else
+                            "not their scale")
     combined = values(DEFERRED_DEAD_CODE)
     out["combined_use"] = ("every code on both datasets" if min(combined) == 1.0 else
                            f"{prose.join(f'{100 * v:.0f} %' for v in combined)} of the codes (mixture, CIFAR-10)")

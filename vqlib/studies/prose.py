@@ -126,7 +126,8 @@ def say(values: Mapping, template: str) -> None:
 
 def claim_facts(claims: Iterable[Claim]) -> Facts:
     """The row of every keyed claim, by its key: ``verdict`` (agrees / disagrees / inconclusive), ``effect``,
-    ``low``, ``high`` (the interval), ``first``, ``second`` (the means), ``n``, ``expected``, ``text``."""
+    ``low``, ``high`` (the interval), ``first``, ``second`` (the means), ``n``, ``expected``, ``text``,
+    ``finished`` (yes / no / not checked)."""
     out = Facts()
     for claim in claims:
         if not claim.key:
@@ -136,6 +137,7 @@ def claim_facts(claims: Iterable[Claim]) -> Facts:
         low, high = interval["low"], interval["high"]
         out[claim.key] = facts(verdict=row["verdict"], effect=row["effect size"], low=low, high=high,
                                first=row["first"], second=row["second"], n=row["n"], expected=row["expected"],
-                               text=row["claim"], kind=row["effect"], interval=row["interval kind"])
+                               text=row["claim"], kind=row["effect"], interval=row["interval kind"],
+                               finished=row["finished"])
     return out
 

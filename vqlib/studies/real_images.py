@@ -26,12 +26,12 @@ from .. import paths
 from ..data import Prepared, prepare
 from ..experiments import ModelSpec, RunSpec
 from ..images import DataSourceError
-from . import settings, views
+from . import converged, settings, views
 from .arms import ARMS, BASELINE, DEFERRED, INITIALIZATION_ARMS
 from .claims import EQUAL_TOLERANCE, Claim
 from .claims import verdict as claim_row
 from .context import Context
-from .core import Case, Runs, arm_case
+from .core import Case, Runs, all_finished, arm_case
 from .prose import Facts, claim_facts, facts, join
 from .settings import CIFAR10, IMAGENET
 
@@ -290,7 +290,9 @@ def arm_claims(arms: Runs) -> list[Claim]:
     """Deferred vs baseline on every dataset of the arm study: utilization, perplexity, code spread, spread of the
     used codes and codebook/embedding spread higher, reconstruction error lower (keys ``<dataset>_<what>``)."""
     return [Claim(f"{name}: {label}, deferred vs baseline", paper, arms.values(metric, dataset=name, arm=DEFERRED),
-                  arms.values(metric, dataset=name, arm=BASELINE), key=f"{_slug(name)}_{key}")
+                  arms.values(metric, dataset=name, arm=BASELINE), key=f"{_slug(name)}_{key}",
+                  finished=all_finished(arms.finished(metric, dataset=name, arm=DEFERRED),
+                                        arms.finished(metric, dataset=name, arm=BASELINE)))
             for name in _datasets_of(arms) for metric, label, key, paper in _ARM_CLAIMS]
 
 
@@ -368,7 +370,7 @@ def _mean_curve(runs: Runs, metric: str, **where) -> pd.Series:
 
 _MISSING_CLAIM = {"verdict": "n/a", "Verdict": "n/a", "effect": math.nan, "low": math.nan, "high": math.nan,
                   "first": math.nan, "second": math.nan, "n": "n/a", "expected": "n/a", "text": "n/a", "kind": "",
-                  "interval": "n/a"}
+                  "interval": "n/a", "finished": "n/a"}
 
 
 def _claim_rows(found: list[Claim]) -> Facts:
@@ -587,13 +589,12 @@ def verdict_facts(arms: Runs, sizes: Runs, capacity: Runs) -> Facts:
 def case_lists(ctx: Context) -> dict[str, list[Case]]:
     """Every run list notebook 02 draws, by figure (:mod:`vqlib.studies.registry`)."""
     return {"arms": arm_cases(dataset_specs(ctx)), "codebook size": codebook_size_cases(ctx),
-            "capacity": capacity_cases(ctx)}
+            "capacity": capacity_cases(ctx), "converged": converged.cases(ctx)}
 
 
 def study_claims(ctx: Context, **_options) -> list[Claim]:
     """Notebook 02's claims from its (cached) runs."""
     from .core import run_cases
 
-    lists = case_lists(ctx)
-    return claims(run_cases(lists["arms"], desc="arms"), run_cases(lists["codebook size"], desc="codebook size"),
-                  run_cases(lists["capacity"], desc="capacity"))
+    lists = {name: run_cases(cases, desc=name) for name, cases in case_lists(ctx).items()}
+    return converged.claims(lists["converged"]) + claims(lists["arms"], lists["codebook size"], lists["capacity"])

@@ -22,7 +22,8 @@ __all__ = ["MIXTURE", "CIFAR10", "IMAGENET",
            "paper_mixture", "big_mixture", "SMALL_MIXTURE_MODEL", "BIG_MIXTURE_MODEL", "mixture_train",
            "mixture_sweep_train", "cifar", "imagenet", "CIFAR_MODEL", "IMAGENET_MODEL", "image_train",
            "image_sweep_train", "endpoints_only",
-           "cifar_model", "imagenet_model", "mixture_base", "big_mixture_base", "cifar_base", "imagenet_base"]
+           "cifar_model", "imagenet_model", "cifar_converged", "mixture_base", "big_mixture_base", "cifar_base",
+           "imagenet_base"]
 
 #: the one name of each dataset in the studies' tables, figures and prose
 MIXTURE, CIFAR10, IMAGENET = "mixture", "CIFAR-10", "ImageNet"
@@ -120,3 +121,15 @@ def cifar_base(ctx: Context, model: ModelSpec | None = None, train: TrainSpec | 
 
 def imagenet_base(ctx: Context, model: ModelSpec | None = None, train: TrainSpec | None = None) -> RunSpec:
     return RunSpec(imagenet(ctx), model or imagenet_model(ctx), train or image_train(ctx))
+
+
+def cifar_converged(ctx: Context, num_codes: int | None = None) -> RunSpec:
+    """The CIFAR-10 tokenizer at the budget where the baseline has finished learning (the scale's
+    ``converged_steps``: at the default scale 12,000 steps, 20x the sweeps' 600; chosen from the long reference
+    runs, which are this spec's seed 0): the whole training split, ``converged_eval_images`` held-out images
+    (2,000: about 500 tokens per code at K = 256, 31 at K = 4096), curves every ``converged_eval_every`` steps."""
+    s = ctx.scale
+    data = dataclasses.replace(cifar(ctx), train_images=s.converged_train_images, eval_images=s.converged_eval_images)
+    train = dataclasses.replace(image_train(ctx), steps=s.converged_steps, eval_every=s.converged_eval_every)
+    model = cifar_model(ctx) if num_codes is None else dataclasses.replace(cifar_model(ctx), num_codes=num_codes)
+    return RunSpec(data, model, train)
