@@ -214,7 +214,9 @@ priors ({prior_steps} steps, {prior_depth} layers), {samples} samples per prior,
 # seeds from 5 seeds per side on, below that the min-max of the per-seed effects (the `interval` column says which;
 # one value per side is a point) - and the verdict by the rule every notebook shares (`vqlib.studies.claims`):
 # *agrees* when the whole interval lies beyond the 5 % equality band on the paper's side, *disagrees* when it lies
-# on the band or on the other side, *inconclusive* when it straddles the band's edge.
+# on the band or on the other side, *inconclusive* when it straddles the band's edge. The column `finished` says
+# whether the tokenizers behind every row had finished learning (notebook 02, section 2: at the sweeps' budget the
+# early tokenizers had not).
 
 # %% tags=["remove-input"]
 say(generation.intervals_facts(generation.claims(study.table)), """
@@ -223,7 +225,8 @@ the spread a reader should expect.
 """)
 
 # %%
-claims = claims_table(generation.claims(study.table) + generation.control_claims(study.table))
+finished = generation.tokenizers_finished(ctx)  # the claims table's "finished": the tokenizers', as they ran
+claims = claims_table(generation.claims(study.table, finished) + generation.control_claims(study.table, finished))
 print(f"scale {ctx.name}; notebook time {time.perf_counter() - started:.0f} s (cached tokenizers, priors and "
       "samples take seconds)")
 claims.round(4)

@@ -277,3 +277,37 @@ def test_the_control_claims_compare_ceilings_and_realized_shares_per_seed():
     assert claims["ceiling_frechet"].paper == "lower" and all(not c.stated for c in claims.values())
     survives = generation._survives(list(claims.values()))
     assert survives["realized_agrees"] == "none" and "not from tokens that are easier to model" in survives["survives"]
+
+
+def test_the_claims_say_whether_the_tokenizers_had_finished_learning(monkeypatch):
+    from vqlib.experiments import RunResult
+    from vqlib.studies import Runs, core
+
+    ctx = context("smoke")
+    cases = generation.tokenizer_cases(ctx)
+
+    def fake_runs(climbing: bool):
+        results = []
+        for case in cases:
+            # curves every 100 steps; the baseline still climbing over the last quarter, or flat
+            end = 0.5 if climbing and case.labels["arm"] == "early_kmeans" else 0.3
+            history = pd.DataFrame({"step": [0, 100, 200, 300, 400], "utilization": [1.0, 0.3, 0.3, 0.3, end],
+                                    "recon_mse": [0.2, 0.04, 0.03, 0.03, 0.03]})
+            results.append(RunResult(case.spec, history, {}, "synthetic", wall_time=1.0))
+        return Runs(cases, results)
+
+    monkeypatch.setattr(core, "run_cases", lambda c, **_: fake_runs(climbing=True))
+    assert generation.tokenizers_finished(ctx) is False
+    monkeypatch.setattr(core, "run_cases", lambda c, **_: fake_runs(climbing=False))
+    assert generation.tokenizers_finished(ctx) is True
+    table = claims_table(generation.claims(_table_for_claims(), finished=False))
+    assert set(table["finished"]) == {"no"}
+
+
+def _table_for_claims() -> pd.DataFrame:
+    rows = []
+    for seed in range(2):
+        for arm_id in ("early_kmeans", *generation.DEFERRED_ARMS):
+            rows.append({"arm": arm_id, "seed": seed, **{m: 1.0 + (arm_id != "early_kmeans") + 0.1 * seed
+                                                         for _, m, _, _ in generation.CLAIMS}})
+    return pd.DataFrame(rows)

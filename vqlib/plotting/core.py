@@ -272,7 +272,7 @@ def effect_sizes(table, band: float = 0.05):
     # so that the axis keeps about 5 inches beside the labels
     longest = max((len(f"{r.get('notebook', '')} · {r['claim']} [runs not finished]") for _, r in rows.iterrows()),
                   default=60)
-    fig, ax = plt.subplots(figsize=(max(9.0, 5.0 + 0.062 * longest), 0.26 * len(rows) + 1.2))
+    fig, ax = plt.subplots(figsize=(max(9.0, 5.0 + 0.068 * longest), 0.26 * len(rows) + 1.2))
     y = np.arange(len(rows))[::-1]
     markers = {"higher": ">", "lower": "<", "equal": "D"}
     for yi, (_, row) in zip(y, rows.iterrows()):

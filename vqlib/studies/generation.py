@@ -32,13 +32,13 @@ from ..generate import PriorSpec, cached_prior, prior_loss, sample, tokenize
 from .arms import ARMS, BASELINE, DEFERRED, Arm, arm
 from .claims import Claim, claims_table
 from .context import Context
-from .core import Case
+from .core import Case, all_finished
 from .fixes import run_spec
 from .prose import Facts, claim_facts, facts, join
 from .settings import CIFAR10
 
 __all__ = ["TOKENIZER_ARMS", "BASELINE", "DEFERRED_ARMS", "GRID_SAMPLES", "PIXEL", "FRECHET", "VENDI", "RECALL",
-           "SAMPLES", "RECONSTRUCTIONS", "UNIGRAM", "CONTROL_CLAIMS", "control_claims",
+           "SAMPLES", "RECONSTRUCTIONS", "UNIGRAM", "CONTROL_CLAIMS", "control_claims", "tokenizers_finished",
            "realized", "IMAGE_SETS", "CONTROL_MEASURES", "PRIOR_NLL", "UNIGRAM_NLL",
            "column", "prior_spec", "FeatureNet", "feature_net", "Generation", "generate", "results", "reference",
            "claims", "Study", "study", "setting", "source", "write_results", "means_table", "controls_long",
@@ -253,14 +253,26 @@ CLAIMS = (("pixel", PIXEL, "higher", True), ("token_entropy", "token entropy", "
           ("frechet", FRECHET, "lower", True), ("recon", "tokenizer recon MSE", "lower", True))
 
 
-def claims(table: pd.DataFrame) -> list[Claim]:
+def tokenizers_finished(ctx: Context) -> bool | None:
+    """Have the tokenizers behind notebook 04 finished learning (their code usage and reconstruction error,
+    :func:`vqlib.studies.core.learning_finished`)? False when any has not; None when some were evaluated at their
+    endpoints only and none failed. Every row of notebook 04 rests on all of them."""
+    from .core import run_cases
+
+    runs = run_cases(tokenizer_cases(ctx), desc="tokenizers", progress=False)
+    return all_finished(runs.finished("utilization"), runs.finished("recon_mse"))
+
+
+def claims(table: pd.DataFrame, finished: bool | None = None) -> list[Claim]:
     """Deferred tokenizers (per seed, the mean over T_c) against the early one: more diverse samples (pixel
     distance, token entropy, Vendi score, recall), closer to real images (Fréchet distance) and better
-    reconstructions. Keys (for the prose): pixel, token_entropy, vendi, recall, frechet, recon."""
+    reconstructions. Keys (for the prose): pixel, token_entropy, vendi, recall, frechet, recon. ``finished``:
+    whether the tokenizers had finished learning (:func:`tokenizers_finished`), for the claims table."""
     early = table[table.arm == BASELINE.id].sort_values("seed")
     deferred = table[table.arm.isin(DEFERRED_ARMS)].groupby("seed").mean(numeric_only=True).sort_index()
     return [Claim(f"{metric}: deferred (mean over T_c) vs early", paper, deferred[metric].tolist(),
-                  early[metric].tolist(), stated, key=key) for key, metric, paper, stated in CLAIMS]
+                  early[metric].tolist(), stated, key=key, finished=finished)
+            for key, metric, paper, stated in CLAIMS]
 
 
 #: the control rows' measures: (key, measure, whether higher is better)
@@ -285,7 +297,7 @@ def _per_seed(table: pd.DataFrame, values: pd.Series) -> tuple[list[float], list
     return deferred, early
 
 
-def control_claims(table: pd.DataFrame) -> list[Claim]:
+def control_claims(table: pd.DataFrame, finished: bool | None = None) -> list[Claim]:
     """The controls as numbers (implied, not reported by the paper), per image measure: what the tokenizer allows
     (its reconstructions of held-out images, the ceiling: deferred against early; keys ``ceiling_<measure>``) and
     whether a prior realizes more of it (the share of the floor-to-ceiling range its samples reach,
@@ -294,10 +306,12 @@ def control_claims(table: pd.DataFrame) -> list[Claim]:
     for key, measure, higher in CONTROL_CLAIMS:
         deferred, early = _per_seed(table, table[column(measure, RECONSTRUCTIONS)])
         out.append(Claim(f"{measure} of reconstructions (the ceiling): deferred (mean over T_c) vs early",
-                         "higher" if higher else "lower", deferred, early, stated=False, key=f"ceiling_{key}"))
+                         "higher" if higher else "lower", deferred, early, stated=False, key=f"ceiling_{key}",
+                         finished=finished))
         deferred, early = _per_seed(table, realized(table, measure))
-        out.append(Claim(f"{measure}: share of the unigram-to-reconstruction range reached by samples, deferred "
-                         "(mean over T_c) vs early", "higher", deferred, early, stated=False, key=f"realized_{key}"))
+        out.append(Claim(f"{measure}: samples' share of the unigram-to-reconstruction range, deferred (mean over "
+                         "T_c) vs early", "higher", deferred, early, stated=False, key=f"realized_{key}",
+                         finished=finished))
     return out
 
 
@@ -316,7 +330,8 @@ def case_lists(ctx: Context) -> dict[str, list[Case]]:
 def study_claims(ctx: Context, temperature: float = 1.0, top_k: int | None = None, **_options) -> list[Claim]:
     """Notebook 04's claims from its (cached) tokenizers, priors and samples."""
     table, _ = results(feature_net(ctx), ctx, temperature, top_k)
-    return claims(table) + control_claims(table)
+    finished = tokenizers_finished(ctx)
+    return claims(table, finished) + control_claims(table, finished)
 
 
 # ---- What notebook 04 shows: the study's results, its tables and the numbers its prose states ----------------
