@@ -133,3 +133,9 @@ def test_the_progress_estimate_takes_the_time_of_the_most_similar_cached_run():
     assert estimate_seconds(large[1:2], done) == 1600.0  # the same K and steps
     assert estimate_seconds(small[3:5], done) == 2 * 510.0
     assert estimate_seconds([], done) == 0.0
+
+
+def test_the_progress_line_says_the_time_left_in_words():
+    from vqlib.studies.every_run import _duration
+
+    assert [_duration(s) for s in (20, 12 * 60, 125 * 60)] == ["under a minute", "about 12 min", "about 2 h 05 min"]
