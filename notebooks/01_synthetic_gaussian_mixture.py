@@ -401,6 +401,8 @@ it then stood was the same at 1,000 steps; that check was not repeated with the 
 # still make a coarse bootstrap. The sweep rows (width, codebook size) have 3 seeds per side and the paired rows
 # over D (sections 1 and 7, seed 0) 3 values, so their intervals are min-max ranges of 3 pairs, which say little
 # about the spread a reader should expect. No row rests on a single run.
+# The column `one seed out` says whether leaving out any one seed leaves the verdict as it is (*changes*: the
+# verdict is within noise; another machine's arithmetic or other seeds can read it differently).
 
 # %% tags=["remove-input"]
 say(mixture.claims_facts(usage, shrinkage), """

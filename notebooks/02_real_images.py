@@ -318,6 +318,8 @@ the same on any such machine, to the digits shown. Seeds differ far more than ar
 # when it straddles the band's edge. The column `finished` says whether every run behind the row had stopped
 # changing on its measure over the last quarter of its steps (no: the effect is the gap at that budget). The first
 # rows are section 2's long runs; the rest are the sweeps' budget.
+# The column `one seed out` says whether leaving out any one seed leaves the verdict as it is (*changes*: the
+# verdict is within noise; another machine's arithmetic or other seeds can read it differently).
 
 # %% tags=["remove-input"]
 say(real_images.verdict_facts(arms, sizes, capacity), """

@@ -235,6 +235,8 @@ fixes.headline_table(runs, decimals=4)
 # by the rule every notebook shares (`vqlib.studies.claims`): *agrees* when the whole interval lies beyond the 5 %
 # equality band on the paper's side, *disagrees* when it lies on the band or on the other side, *inconclusive* when
 # it straddles the band's edge.
+# The column `one seed out` says whether leaving out any one seed leaves the verdict as it is (*changes*: the
+# verdict is within noise; another machine's arithmetic or other seeds can read it differently).
 
 # %% tags=["remove-input"]
 say(fixes.evaluation_facts(runs, capacity, ctx), """

@@ -217,6 +217,8 @@ priors ({prior_steps} steps, {prior_depth} layers), {samples} samples per prior,
 # on the band or on the other side, *inconclusive* when it straddles the band's edge. The column `finished` says
 # whether the tokenizers behind every row had finished learning (notebook 02, section 2: at the sweeps' budget the
 # early tokenizers had not).
+# The column `one seed out` says whether leaving out any one seed leaves the verdict as it is (*changes*: the
+# verdict is within noise; another machine's arithmetic or other seeds can read it differently).
 
 # %% tags=["remove-input"]
 say(generation.intervals_facts(generation.claims(study.table)), """

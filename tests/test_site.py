@@ -299,3 +299,6 @@ def test_a_row_whose_runs_had_not_finished_says_so_beside_its_direction_not_in_i
     assert '<td class="verdict agrees">agrees</td>' in unfinished  # the verdict cell holds the verdict alone
     for finished in ("yes", "not checked"):
         assert "runs not finished" not in build_site.claims_table_html([{**row, "finished": finished}])
+    fragile = build_site.claims_table_html([{**row, "one seed out": "changes"}])
+    assert '<td>higher<span class="how">one seed changes the verdict</span></td>' in fragile
+    assert "one seed changes" not in build_site.claims_table_html([{**row, "one seed out": "same"}])

@@ -237,3 +237,19 @@ def test_the_summary_counts_a_measurement_once_whichever_notebooks_ask_for_it():
     other = Claim("mixture: utilization", "higher", [1.0, 0.9], [0.5, 0.4])  # the same values, paired otherwise
     kept = distinct_claims([("02", [same]), ("03", [again, other])])
     assert [[c.text for c in claims] for _, claims in kept] == [[same.text], [other.text]]
+
+
+def test_a_verdict_that_one_seed_changes_is_marked_within_noise():
+    from vqlib.studies.claims import Claim, claims_table
+
+    table = claims_table([
+        Claim("clear", "higher", [2.0, 2.1, 2.2, 2.0, 2.3], [1.0, 1.1, 1.0, 1.2, 1.0]),  # 5 seeds: bootstrap
+        # min-max of the ratios [1.06, 1.2, 1.0] straddles the band's edge (1/0.95): inconclusive; without the third
+        # seed it lies beyond it ([1.06, 1.2]): agrees - one seed decides
+        Claim("fragile", "higher", [1.06, 1.2, 1.0], [1.0, 1.0, 1.0]),
+        Claim("two seeds", "higher", [2.0, 2.1], [1.0, 1.0]),
+        Claim("unpaired", "higher", [3.0, 3.1, 2.9, 3.0], [1.0, 1.1, 0.9]),
+    ]).set_index("claim")
+    assert table.loc["fragile", "verdict"] == "inconclusive"
+    assert table["one seed out"].to_dict() == {"clear": "same", "fragile": "changes", "two seeds": "n/a",
+                                              "unpaired": "same"}

@@ -289,9 +289,12 @@ def _inline(text: str) -> str:
 
 
 def _unfinished(row: dict) -> str:
-    """A note under the measured direction of a row whose runs had not finished learning (column ``finished``:
-    no): the direction is the gap at that budget."""
-    return '<span class="how">runs not finished</span>' if row.get("finished") == "no" else ""
+    """Notes under the measured direction: of a row whose runs had not finished learning (column ``finished``:
+    no; the direction is the gap at that budget), and of a row whose verdict one seed changes (column
+    ``one seed out``: changes; within noise)."""
+    notes = ["runs not finished"] if row.get("finished") == "no" else []
+    notes += ["one seed changes the verdict"] if row.get("one seed out") == "changes" else []
+    return "".join(f'<span class="how">{note}</span>' for note in notes)
 
 
 def claims_table_html(rows: list[dict]) -> str:

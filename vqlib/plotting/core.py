@@ -270,8 +270,8 @@ def effect_sizes(table, band: float = 0.05):
     rows = table[table["effect"] == "ratio"].reset_index(drop=True)
     # a row's label can be long (notebook, claim and "[runs not finished]"): the figure widens with the longest,
     # so that the axis keeps about 5 inches beside the labels
-    longest = max((len(f"{r.get('notebook', '')} · {r['claim']} [runs not finished]") for _, r in rows.iterrows()),
-                  default=60)
+    longest = max((len(f"{r.get('notebook', '')} · {r['claim']} [runs not finished] [one seed changes it]")
+                   for _, r in rows.iterrows()), default=60)
     fig, ax = plt.subplots(figsize=(max(9.0, 5.0 + 0.068 * longest), 0.26 * len(rows) + 1.2))
     y = np.arange(len(rows))[::-1]
     markers = {"higher": ">", "lower": "<", "equal": "D"}
@@ -288,8 +288,11 @@ def effect_sizes(table, band: float = 0.05):
     ax.axvline(1.0, color="0.4", lw=0.8)
     ax.set_xscale("log")
     # a row whose runs had not finished learning says so in its label (its effect is a gap at a budget)
+    # ... and one whose verdict one seed changes says that it is within noise
     labels = [(f"{row['notebook']} · {row['claim']}" if "notebook" in rows else row["claim"])
-              + (" [runs not finished]" if row.get("finished") == "no" else "") for _, row in rows.iterrows()]
+              + (" [runs not finished]" if row.get("finished") == "no" else "")
+              + (" [one seed changes it]" if row.get("one seed out") == "changes" else "")
+              for _, row in rows.iterrows()]
     ax.set_yticks(y, labels, fontsize=7)
     ax.set_ylim(-0.7, len(rows) - 0.3)
     log_ticks(ax, "x")

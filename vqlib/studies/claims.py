@@ -25,6 +25,10 @@ neither the table nor the summary figure presents it as one), and a verdict:
    predicted side, *disagree* when it lies wholly on the band or the other side, and are *inconclusive* when
    it overlaps the band's edge. ``equal`` claims agree when the interval lies inside the band, disagree when
    it lies wholly outside it, and are inconclusive otherwise.
+6. *One seed out.* Column ``one seed out``: "same" when leaving out any one seed (a pair, when paired) leaves
+   the verdict as it is, "changes" when it does not - such a verdict is within noise: on another machine's
+   arithmetic (see the README, "Reproducibility") or with other seeds it can read differently; "n/a" below
+   three values per side.
 """
 
 from __future__ import annotations
@@ -98,15 +102,16 @@ def _effect(first: np.ndarray, second: np.ndarray, ratio: bool) -> np.ndarray:
     return m1 / m2 if ratio else m1 - m2
 
 
-def effect_interval(first: Sequence[float], second: Sequence[float]) -> dict:
-    """Effect of ``first`` against ``second`` with its interval (see the module docstring).
+def effect_interval(first: Sequence[float], second: Sequence[float], bootstrap_from: int = BOOTSTRAP_MIN_N) -> dict:
+    """Effect of ``first`` against ``second`` with its interval (see the module docstring); a bootstrap interval
+    from ``bootstrap_from`` values per side on.
 
     Returns ``{"kind": "ratio" | "difference", "effect", "low", "high", "interval"}``."""
     a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
     ratio = bool((a > 0).all() and (b > 0).all())
     effect = float(_effect(a, b, ratio))
     paired = len(a) == len(b)
-    if min(len(a), len(b)) >= BOOTSTRAP_MIN_N:
+    if min(len(a), len(b)) >= bootstrap_from:
         gen = np.random.default_rng(0)
         if paired:
             picks = gen.integers(0, len(a), (_RESAMPLES, len(a)))
@@ -147,18 +152,42 @@ def verdict(claim: Claim, tolerance: float = EQUAL_TOLERANCE) -> dict:
            "finished": FINISHED_WORDS[claim.finished]}
     if measured == "undefined":
         return {**row, "effect": "", "effect size": math.nan, "interval": "", "interval kind": "",
-                "measured": measured, "verdict": "inconclusive"}
+                "measured": measured, "verdict": "inconclusive", "one seed out": "n/a"}
     e = effect_interval(first, second)
-    scale = max(abs(m1), abs(m2))
-    sides = {_side(e["low"], e["kind"], scale, tolerance), _side(e["high"], e["kind"], scale, tolerance)}
-    if claim.paper == "equal":
-        outcome = "agrees" if sides == {0} else "disagrees" if 0 not in sides and len(sides) == 1 else "inconclusive"
-    else:
-        wanted = 1 if claim.paper == "higher" else -1
-        outcome = "agrees" if sides == {wanted} else "disagrees" if wanted not in sides else "inconclusive"
+    outcome = _outcome(claim.paper, first, second, tolerance)
     return {**row, "effect": e["kind"], "effect size": e["effect"],
             "interval": f"[{_fmt(e['low'])}, {_fmt(e['high'])}]", "interval kind": e["interval"],
-            "measured": measured, "verdict": outcome}
+            "measured": measured, "verdict": outcome, "one seed out": _one_seed_out(claim, outcome, tolerance)}
+
+
+def _outcome(paper: str, first: Sequence[float], second: Sequence[float], tolerance: float,
+             bootstrap_from: int = BOOTSTRAP_MIN_N) -> str:
+    """The verdict word of the rule (module docstring, step 5) for these values."""
+    e = effect_interval(first, second, bootstrap_from)
+    m1, m2 = sum(first) / len(first), sum(second) / len(second)
+    scale = max(abs(m1), abs(m2))
+    sides = {_side(e["low"], e["kind"], scale, tolerance), _side(e["high"], e["kind"], scale, tolerance)}
+    if paper == "equal":
+        return "agrees" if sides == {0} else "disagrees" if 0 not in sides and len(sides) == 1 else "inconclusive"
+    wanted = 1 if paper == "higher" else -1
+    return "agrees" if sides == {wanted} else "disagrees" if wanted not in sides else "inconclusive"
+
+
+def _one_seed_out(claim: Claim, outcome: str, tolerance: float) -> str:
+    """Does the verdict survive leaving out any one seed? "same" when every such verdict equals ``outcome``,
+    "changes" when one differs (a verdict that one seed - or a change of the arithmetic's last bits, which moves
+    early quantization's runs like another seed - can move is within noise), "n/a" below three values per side.
+    The interval keeps its kind: a bootstrap row is recomputed with a bootstrap over the seeds that remain."""
+    a, b = list(claim.first), list(claim.second)
+    if min(len(a), len(b)) < 3:
+        return "n/a"
+    bootstrap_from = BOOTSTRAP_MIN_N - 1 if min(len(a), len(b)) >= BOOTSTRAP_MIN_N else BOOTSTRAP_MIN_N
+    if len(a) == len(b):  # paired: drop seed i on both sides
+        variants = [(a[:i] + a[i + 1:], b[:i] + b[i + 1:]) for i in range(len(a))]
+    else:
+        variants = ([(a[:i] + a[i + 1:], b) for i in range(len(a))] + [(a, b[:j] + b[j + 1:]) for j in range(len(b))])
+    changed = any(_outcome(claim.paper, x, y, tolerance, bootstrap_from) != outcome for x, y in variants)
+    return "changes" if changed else "same"
 
 
 def _fmt(value: float) -> str:
