@@ -21,7 +21,7 @@ from . import settings, views
 from .arms import BASELINE, DEFERRED
 from .claims import FINISHED_WORDS, Claim
 from .context import Context
-from .core import FINISH_TOLERANCE, FINISH_WINDOW, Case, Runs, all_finished, arm_case
+from .core import FINISH_TOLERANCE, FINISH_WINDOW, Case, Runs, all_finished, arm_case, last_quarter_change
 from .prose import Facts, claim_facts, facts, join
 
 __all__ = ["METRICS", "SIZES", "cases", "sizes", "finish_table", "claims", "curve_facts", "caption", "centred_spreads",
@@ -56,19 +56,6 @@ def cases(ctx: Context) -> list[Case]:
     return out
 
 
-def _change(history: pd.DataFrame, metric: str) -> float:
-    """The relative change of ``metric`` over the last :data:`~vqlib.studies.core.FINISH_WINDOW` of the steps."""
-    curve = history[["step", metric]].dropna()
-    if curve.empty:
-        return math.nan
-    end_step, end = curve["step"].iloc[-1], curve[metric].iloc[-1]
-    before = curve[curve["step"] <= end_step * (1 - FINISH_WINDOW)]
-    if before.empty or before["step"].iloc[-1] < end_step * (1 - 2 * FINISH_WINDOW):
-        return math.nan
-    then = before[metric].iloc[-1]
-    return float((end - then) / max(abs(end), abs(then)))
-
-
 def finish_table(runs: Runs) -> pd.DataFrame:
     """One row per K and arm: seeds, and for each metric the final mean over seeds and the largest relative change
     over the last quarter of the steps among the seeds (signed: + still rising), and whether every seed has
@@ -78,7 +65,7 @@ def finish_table(runs: Runs) -> pd.DataFrame:
         picked = runs.select(K=k, arm_label=arm_label)
         row = {"K": k, "arm": arm_label, "seeds": len(picked)}
         for metric, label, _, _ in METRICS:
-            changes = [_change(r.history, metric) for _, r in picked]
+            changes = [last_quarter_change(r.history, metric) for _, r in picked]
             row[label] = float(group[metric].mean())
             row[f"{label}: change, last quarter"] = max(changes, key=lambda c: abs(c) if c == c else -1)
             row[f"{label}: finished"] = picked.finished(metric)
@@ -123,11 +110,6 @@ def claims(runs: Runs) -> list[Claim]:
     return out
 
 
-def _mean_curve(runs: Runs, metric: str) -> pd.Series:
-    frames = [r.history[["step", metric]] for _, r in runs]
-    return pd.concat(frames).groupby("step")[metric].mean().dropna()
-
-
 def _settled_from(curve: pd.Series) -> float:
     """The first step from which the curve stays within :data:`SETTLED` of its final value (NaN where that stretch
     is shorter than the finish window: it has not settled)."""
@@ -164,10 +146,10 @@ def curve_facts(runs: Runs, short_steps: int) -> Facts:
             arm_runs = picked.select(arm=arm)
             numbers = {m: float(np.mean(arm_runs.values(m))) for m, *_ in METRICS}
             for m in ("utilization", "perplexity", "recon_mse"):
-                curve = _mean_curve(arm_runs, m)
+                curve = arm_runs.mean_curve(m)
                 numbers[f"{m}_settled"] = _settled_from(curve)
                 numbers[f"{m}_at_short"] = _at_step(curve, short_steps)
-                numbers[f"{m}_change"] = max((_change(r.history, m) for _, r in arm_runs), key=abs)
+                numbers[f"{m}_change"] = max((last_quarter_change(r.history, m) for _, r in arm_runs), key=abs)
                 numbers[f"{m}_finished"] = FINISHED_WORDS[arm_runs.finished(m)]
             numbers["seed_utilization"] = sorted(arm_runs.values("utilization"))
             part[role] = numbers

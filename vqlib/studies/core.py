@@ -7,6 +7,7 @@ final metrics and the histories grouped for curves.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,8 +17,8 @@ import pandas as pd
 from ..experiments import RunResult, RunSpec, run_many
 from .arms import Arm
 
-__all__ = ["Case", "Runs", "arm_case", "run_cases", "learning_finished", "all_finished", "FINISH_WINDOW",
-           "FINISH_TOLERANCE"]
+__all__ = ["Case", "Runs", "arm_case", "run_cases", "last_quarter_change", "learning_finished", "all_finished",
+           "FINISH_WINDOW", "FINISH_TOLERANCE"]
 
 #: the last fraction of a run's steps over which a metric must have stopped changing for the run to count as
 #: finished learning (a quarter: 3,000 of 12,000 steps, 150 of 600)
@@ -26,24 +27,32 @@ FINISH_WINDOW = 0.25
 FINISH_TOLERANCE = 0.05
 
 
-def learning_finished(history: pd.DataFrame, metric: str, window: float = FINISH_WINDOW,
-                      tolerance: float = FINISH_TOLERANCE) -> bool | None:
-    """Whether ``metric`` has stopped changing at the end of a run: its last value against its value at the last
-    evaluation at least ``window`` (and at most twice that) of the steps before the end, within ``tolerance`` of
-    the larger. None when the history has no such evaluation (a sweep evaluated at its endpoints only; a metric
-    that starts inside the window, like a deferred arm's code metrics after a late switch): not checked."""
+def last_quarter_change(history: pd.DataFrame, metric: str, window: float = FINISH_WINDOW) -> float:
+    """The signed relative change of ``metric`` at the end of a run: its last value against its value at the last
+    evaluation at least ``window`` (and at most twice that) of the steps before the end, over the larger of the
+    two in magnitude (+: still rising). NaN when the history has no such evaluation (a sweep evaluated at its
+    endpoints only; a metric that starts inside the window, like a deferred arm's code metrics after a late
+    switch)."""
     curve = history[["step", metric]].dropna()
     if len(curve) < 2:
-        return None
+        return math.nan
     end_step, end = float(curve["step"].iloc[-1]), float(curve[metric].iloc[-1])
     # the last evaluation at least one window before the end, but not more than two: an evaluation long before
     # (a sweep's start or switch, when it records only its endpoints) says nothing of the end of training
     before = curve[(curve["step"] <= end_step * (1 - window)) & (curve["step"] < end_step)]
     if before.empty or before["step"].iloc[-1] < end_step * (1 - 2 * window):
-        return None
+        return math.nan
     then = float(before[metric].iloc[-1])
     scale = max(abs(end), abs(then))
-    return scale == 0 or abs(end - then) / scale < tolerance
+    return 0.0 if scale == 0 else (end - then) / scale
+
+
+def learning_finished(history: pd.DataFrame, metric: str, window: float = FINISH_WINDOW,
+                      tolerance: float = FINISH_TOLERANCE) -> bool | None:
+    """Whether ``metric`` has stopped changing at the end of a run: :func:`last_quarter_change` within
+    ``tolerance``. None where that change cannot be measured: not checked, not "finished"."""
+    change = last_quarter_change(history, metric, window)
+    return None if math.isnan(change) else abs(change) < tolerance
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,11 @@ class Runs:
     def values(self, metric: str, **where) -> list[float]:
         """The final ``metric`` of every matching run (one value per seed, in order)."""
         return [float(r.final[metric]) for _, r in self.select(**where)]
+
+    def mean_curve(self, metric: str, **where) -> pd.Series:
+        """The mean over the matching runs of ``metric`` at every step where some run evaluated it."""
+        frames = [r.history[["step", metric]] for _, r in self.select(**where)]
+        return pd.concat(frames).groupby("step")[metric].mean().dropna() if frames else pd.Series(dtype=float)
 
     def histories(self, by: str, **where) -> dict[Any, list[pd.DataFrame]]:
         """Histories of the matching runs grouped by the label ``by`` (for :func:`vqlib.plotting.plot_curves`)."""

@@ -362,12 +362,6 @@ def _at(series, i: int) -> float:
     return float(series.iloc[i]) if -len(series) <= i < len(series) else math.nan
 
 
-def _mean_curve(runs: Runs, metric: str, **where) -> pd.Series:
-    """The mean over seeds of ``metric`` at every step where some run evaluated it."""
-    frames = [r.history[["step", metric]] for _, r in runs.select(**where)]
-    return pd.concat(frames).groupby("step")[metric].mean().dropna() if frames else pd.Series(dtype=float)
-
-
 _MISSING_CLAIM = {"verdict": "n/a", "Verdict": "n/a", "effect": math.nan, "low": math.nan, "high": math.nan,
                   "first": math.nan, "second": math.nan, "n": "n/a", "expected": "n/a", "text": "n/a", "kind": "",
                   "interval": "n/a", "finished": "n/a"}
@@ -410,7 +404,7 @@ def _arm_numbers(arms: Runs, name: str, arm, num_codes: int) -> dict:
                used_codes=out["utilization"] * num_codes,
                view_recon_mse=_mean(runs.select(seed=VIEW_SEED).values("recon_mse")))
     # the first evaluation (step 0 for early arms, T_c for deferral), the next one, the one before the end
-    curve = _mean_curve(arms, "utilization", dataset=name, arm=arm)
+    curve = arms.mean_curve("utilization", dataset=name, arm=arm)
     steps = pd.Series(curve.index, dtype=float)
     out.update(start=_at(curve, 0), next=_at(curve, 1), next_steps=int(np.nan_to_num(_at(steps, 1) - _at(steps, 0))),
                before_end=_at(curve, -2))
@@ -547,8 +541,8 @@ def shrinkage_facts(arms: Runs, pca: dict[str, views.CodebookView]) -> Facts:
     out: dict = {"pca": _view_counts(pca)}
     ranks = []
     for name in (CIFAR10, IMAGENET):
-        base, deferred = (_mean_curve(arms, "shrinkage_euclidean", dataset=name, arm=a) for a in (BASELINE, DEFERRED))
-        rank = [_mean_curve(arms, "shrinkage_rank", dataset=name, arm=a) for a in (BASELINE, DEFERRED)]
+        base, deferred = (arms.mean_curve("shrinkage_euclidean", dataset=name, arm=a) for a in (BASELINE, DEFERRED))
+        rank = [arms.mean_curve("shrinkage_rank", dataset=name, arm=a) for a in (BASELINE, DEFERRED)]
         ranks += [v for curve in rank for v in curve.tolist()]
         ends = [_at(curve, -1) for curve in rank]
         n = len(arms.select(dataset=name, arm=BASELINE))
