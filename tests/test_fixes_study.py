@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import jupytext
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -298,9 +299,10 @@ def _labels_in_view(ax) -> list[str]:
 def test_the_arms_figure_draws_points_with_ranges_in_each_arms_colour_never_bars_on_log_axes(runs, ctx, monkeypatch):
     """03_arms drew bars on log axes (a bar's length means nothing there; the CIFAR-10 MSE panel had one tick)."""
     from matplotlib.colors import to_rgba
-    from matplotlib.container import BarContainer, ErrorbarContainer
+    from matplotlib.container import BarContainer
     from matplotlib.patches import Rectangle
 
+    from vqlib.plotting import fixes as plots
     from vqlib.plotting import plt
 
     fig = _drawn(monkeypatch, lambda plots: plots.arms(runs, ctx))
@@ -311,9 +313,21 @@ def test_the_arms_figure_draws_points_with_ranges_in_each_arms_colour_never_bars
     for ax in panels:
         assert not any(isinstance(c, BarContainer) for c in ax.containers), ax.get_title()
         assert not any(isinstance(p, Rectangle) for p in ax.patches), ax.get_title()
-        points = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
-        assert [to_rgba(c.lines[0].get_color()) for c in points] == [to_rgba(a.color) for a in fixes.FIX_ARMS]
-        assert [c.has_xerr for c in points] == [True] * len(fixes.FIX_ARMS)  # each with its min-max range
+        # seaborn's pointplot: per arm, a marker line (its mean, at its row) and a range line from min to max
+        points = [line for line in ax.lines if line.get_marker() not in ("None", "") and len(line.get_xdata())]
+        assert [to_rgba(line.get_color()) for line in points] == [to_rgba(a.color) for a in fixes.FIX_ARMS]
+        assert [line.get_marker() for line in points] == [plots.FAMILY_MARKERS[a.family] for a in fixes.FIX_ARMS]
+        dataset, metric = ax.get_title().split(": ")[0], dict((lab, m) for m, lab in plots.PANELS)[
+            ax.get_title().split(": ")[1]]
+        stats = fixes.arm_stats(runs, dataset, metric)
+        ranges = [line for line in ax.lines if line.get_marker() in ("None", "")
+                  and np.isfinite(line.get_xdata()).any() and len(line.get_xdata()) == 8]
+        for row, a in enumerate(fixes.FIX_ARMS):
+            assert points[row].get_xdata()[row] == pytest.approx(stats.loc[a.id, "mean"])
+            (whisker,) = [line for line in ranges if np.isfinite(line.get_xdata()).any()
+                          and line.get_ydata()[4] == row and to_rgba(line.get_color()) == to_rgba(a.color)]
+            x = np.asarray(whisker.get_xdata())
+            assert (x[3], x[4]) == (pytest.approx(stats.loc[a.id, "min"]), pytest.approx(stats.loc[a.id, "max"]))
     for ax in log:
         labels = _labels_in_view(ax)
         assert len(labels) >= 3, (ax.get_title(), labels)
@@ -323,7 +337,6 @@ def test_the_arms_figure_draws_points_with_ranges_in_each_arms_colour_never_bars
 
 def test_the_timing_or_reinit_figure_holds_the_four_arms_of_that_question(runs, ctx, monkeypatch):
     from matplotlib.colors import to_rgba
-    from matplotlib.container import ErrorbarContainer
 
     from vqlib.plotting import plt
 
@@ -332,8 +345,8 @@ def test_the_timing_or_reinit_figure_holds_the_four_arms_of_that_question(runs, 
     assert len(panels) == 8 and fig._suptitle.get_text() == "Is it the timing or the re-initialization?"
     assert [a.id for a in fixes.REINIT_ARMS] == ["early_kmeans", "early_dead_code", "deferred", "deferred_dead_code"]
     for ax in panels:
-        points = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
-        assert [to_rgba(c.lines[0].get_color()) for c in points] == [to_rgba(a.color) for a in fixes.REINIT_ARMS]
+        points = [line for line in ax.lines if line.get_marker() not in ("None", "") and len(line.get_xdata())]
+        assert [to_rgba(line.get_color()) for line in points] == [to_rgba(a.color) for a in fixes.REINIT_ARMS]
     assert [t.get_text() for t in panels[0].get_yticklabels()][1] == "early + dead-code re-init"
     plt.close(fig)
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from vqlib.studies import context, generation, summary
+from vqlib.studies.arms import ARMS
 from vqlib.studies.claims import claims_table
 from vqlib.studies.prose import render
 
@@ -234,9 +235,12 @@ def test_the_figures_draw_each_tokenizer_in_its_arms_colour(monkeypatch):
     study = _study(_table(shuffle=True))
     expected = [to_rgba(a.color) for a in sorted(generation.TOKENIZER_ARMS, key=lambda a: a.t_c_percent)]
     plots.quality_vs_diversity(study)
-    for ax in figures[-1].axes:
-        drawn = {c.get_label(): to_rgba(c.get_facecolor()[0]) for c in ax.collections}
-        assert drawn == {a.label: to_rgba(a.color) for a in generation.TOKENIZER_ARMS}
+    for ax in figures[-1].axes:  # one point per tokenizer and seed, in the order of the table, each in its colour
+        (points,) = ax.collections
+        assert [to_rgba(c) for c in points.get_facecolors()] == [to_rgba(ARMS[a].color) for a in study.table["arm"]]
+    handles, labels = figures[-1].axes[0].get_legend_handles_labels()
+    assert {label: to_rgba(h.get_color() if hasattr(h, "get_color") else h.get_facecolor()[0])
+            for h, label in zip(handles, labels)} == {a.label: to_rgba(a.color) for a in generation.TOKENIZER_ARMS}
     plots.diversity_vs_tc(study)
     for ax in figures[-1].axes:
         points = [c for c in ax.collections if len(c.get_facecolors()) == len(expected)]

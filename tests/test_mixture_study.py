@@ -214,9 +214,12 @@ def test_the_init_scale_figure_draws_every_arm_in_its_own_colour(monkeypatch):
     plots.init_scale(fake_runs(rows), reference, context("smoke"))
     (fig,) = figures
     for ax in fig.axes:
-        (sweep,) = ax.containers
-        assert to_rgba(sweep.lines[0].get_color()) == to_rgba(ARMS["early_normal"].color)
-        assert sweep.get_label().startswith(ARMS["early_normal"].label)
+        (sweep,) = [line for line in ax.lines if len(line.get_xdata()) == len(mixture.RELATIVE_SCALES)
+                    and line.get_linestyle() != "None"]
+        assert to_rgba(sweep.get_color()) == to_rgba(ARMS["early_normal"].color)
+        handles, labels = ax.get_legend_handles_labels()
+        (entry,) = [h for h, label in zip(handles, labels) if label.startswith(ARMS["early_normal"].label)]
+        assert to_rgba(entry.get_color()) == to_rgba(ARMS["early_normal"].color)
         for arm in (BASELINE, DEFERRED):
             (line,) = [line for line in ax.lines if line.get_label() == arm.label]
             assert to_rgba(line.get_color()) == to_rgba(arm.color)

@@ -43,22 +43,56 @@ def test_save_figure_requires_a_name_and_provenance():
         save_figure(_figure(), "../x", "data")
 
 
-def test_plot_curves_and_sweep_draw_means_over_seeds():
+def _drawn(ax):
+    """The lines that hold data (seaborn's), not the legend's empty entries nor error bars' caps."""
+    return [line for line in ax.lines if len(line.get_xdata()) and line.get_linestyle() != "None"]
+
+
+def test_plot_curves_and_sweep_draw_means_over_seeds_with_min_max_ranges():
     import pandas as pd
 
     frames = [pd.DataFrame({"step": [0, 10], "utilization": [0.2, 0.4]}),
               pd.DataFrame({"step": [0, 10], "utilization": [0.4, 0.8]})]
     fig, ax = plt.subplots()
     plotting.plot_curves(ax, {"deferred": frames}, "utilization")
-    line = ax.lines[0]
+    (line,) = _drawn(ax)
     assert list(line.get_ydata()) == pytest.approx([0.3, 0.6])
-    assert line.get_label() == "deferred (n=2)"
+    assert [h.get_label() for h in ax.get_legend_handles_labels()[0]] == ["deferred (n=2)"]
+    (band,) = ax.collections  # the band spans min to max over seeds
+    (lows, highs) = band.get_paths()[0].vertices[:, 1].min(), band.get_paths()[0].vertices[:, 1].max()
+    assert (lows, highs) == pytest.approx((0.2, 0.8))
     table = pd.DataFrame({"K": [4, 4, 8, 8], "arm": ["a"] * 4, "perplexity": [1.0, 3.0, 5.0, 7.0]})
     fig, ax = plt.subplots()
     plotting.plot_sweep(ax, table, "K", "perplexity", group="arm", logx=True)
-    assert list(ax.lines[0].get_ydata()) == pytest.approx([2.0, 6.0])
+    (line,) = _drawn(ax)
+    assert list(line.get_ydata()) == pytest.approx([2.0, 6.0])
+    (bars,) = ax.containers  # error bars from min to max: 1-3 and 5-7
+    segments = bars.lines[2][0].get_segments()
+    assert [(s[0][1], s[1][1]) for s in segments] == [pytest.approx((1.0, 3.0)), pytest.approx((5.0, 7.0))]
     assert ax.get_xscale() == "log"
+    assert ax.get_legend_handles_labels()[1] == ["a"]
     plt.close("all")
+
+
+def test_a_curve_without_values_before_the_switch_starts_at_the_switch():
+    """Code metrics are NaN during a deferred arm's continuous phase: the curve starts where they exist."""
+    import pandas as pd
+
+    frames = [pd.DataFrame({"step": [0, 10, 20], "perplexity": [np.nan, 4.0, 6.0]})] * 2
+    fig, ax = plt.subplots()
+    plotting.plot_curves(ax, {"deferred": frames}, "perplexity")
+    (line,) = _drawn(ax)
+    assert list(line.get_xdata()) == [10, 20] and list(line.get_ydata()) == pytest.approx([4.0, 6.0])
+    plt.close(fig)
+
+
+def test_the_house_style_is_a_seaborn_theme():
+    import seaborn as sns
+
+    plotting.set_style()
+    assert plt.rcParams["axes.spines.top"] is False and plt.rcParams["font.size"] == 9
+    assert plt.rcParams["axes.facecolor"] == "white" and plt.rcParams["axes.grid"]
+    assert sns.color_palette()[0] == sns.color_palette("tab10")[0]
 
 
 def test_provenance_paths_inside_the_repository_are_shown_relative(monkeypatch, tmp_path):
@@ -111,7 +145,7 @@ def test_curve_grid_draws_one_row_per_group_with_colours_log_axes_and_unit_lines
     assert axes.shape == (2, 2)
     assert axes[0, 0].get_yscale() == "log" and axes[0, 1].get_yscale() == "linear"
     assert axes[1, 0].get_ylabel() == "B: use"
-    assert axes[0, 0].lines[0].get_color() == "#ff0000" and len(axes[0, 0].lines) == 2
+    assert _drawn(axes[0, 0])[0].get_color() == "#ff0000" and len(_drawn(axes[0, 0])) == 2
     assert [tuple(line.get_ydata()) for line in axes[0, 1].lines][-1] == (1.0, 1.0)  # the unit line
     assert axes[0, 0].get_legend() is not None and axes[1, 0].get_legend() is None
     plt.close("all")
@@ -144,8 +178,7 @@ def test_curve_grid_legend_says_each_rows_seed_count_where_they_differ():
     fig, axes = curve_grid({"A": {"baseline": runs(5), "deferred": runs(5)}, "B": {"baseline": runs(3),
                                                                                   "deferred": runs(5)}},
                            [("loss", "loss")])
-    labels = [line.get_label() for line in axes[0, 0].get_lines()]
-    assert labels == ["baseline (n=5/3)", "deferred (n=5)"]
+    assert axes[0, 0].get_legend_handles_labels()[1] == ["baseline (n=5/3)", "deferred (n=5)"]
     plt.close(fig)
 
 
@@ -257,8 +290,8 @@ def test_plot_sweep_draws_one_line_in_a_given_colour_and_points_in_their_own():
     table = pd.DataFrame({"T_c %": [0, 0, 10, 10], "u": [0.2, 0.4, 0.9, 1.0]})
     fig, ax = plt.subplots()
     plotting.plot_sweep(ax, table, "T_c %", "u", color="0.5", label="sweep", point_colors={0: "#ff0000", 10: "b"})
-    (container,) = ax.containers
-    assert container.get_label() == "sweep" and to_rgba(container.lines[0].get_color()) == to_rgba("0.5")
+    (line,) = _drawn(ax)
+    assert to_rgba(line.get_color()) == to_rgba("0.5") and ax.get_legend_handles_labels()[1] == ["sweep"]
     (points,) = ax.collections[-1:]
     assert [tuple(c) for c in points.get_facecolors()] == [to_rgba("#ff0000"), to_rgba("b")]
     plt.close(fig)
@@ -276,3 +309,16 @@ def test_every_arm_has_a_colour_of_its_own():
     for a, b in combinations(ARMS.values(), 2):
         distance = np.linalg.norm(np.subtract(to_rgb(a.color), to_rgb(b.color)))
         assert distance > 0.05, f"{a.id} and {b.id} have nearly the same colour ({a.color}, {b.color})"
+
+
+def test_a_line_style_draws_the_curves_and_their_legend_entries():
+    """02_shrinkage draws one line style per dataset: the data's lines carry it, not only the legend's."""
+    import pandas as pd
+
+    frames = [pd.DataFrame({"step": [0, 10], "u": [0.2, 0.4]})] * 2
+    fig, ax = plt.subplots()
+    plotting.plot_curves(ax, {"ImageNet": frames}, "u", linestyle="--")
+    (line,) = _drawn(ax)
+    (entry,), _ = ax.get_legend_handles_labels()
+    assert line.get_linestyle() == entry.get_linestyle() == "--"
+    plt.close(fig)

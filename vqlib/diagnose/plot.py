@@ -45,21 +45,28 @@ def report_page(report, path: str | Path | None = None, color=None):
 
 
 def _usage(report, ax, color) -> None:
+    import seaborn as sns
+
     counts = report.counts
     k = counts.numel()
     share = np.sort(counts.double().numpy() / max(int(counts.sum()), 1))  # least used first
-    x = np.arange(1, k + 1) / k
-    ax.fill_between(x, share, step="pre", color=color, alpha=0.5, lw=0)
-    ax.step(x, share, where="pre", color=color, lw=0.8)
+    ranks = np.arange(k)
+    # seaborn's histogram of the codes (by rank) weighted by their share of the tokens; the Lorenz curve is the
+    # empirical distribution function of the same weights. The axis counts codes and reads as a fraction of K.
+    sns.histplot(x=ranks + 0.5, weights=share, binwidth=1, binrange=(0, k), element="step", fill=True,
+                 color=color, alpha=0.5, linewidth=0.8, ax=ax)
+    ax.set_xlim(0, k)
+    ax.set_xticks(np.linspace(0, k, 6), [f"{f:g}" for f in np.linspace(0, 1, 6)])
     ax.set_xlabel("codes, least to most used (fraction of K)")
     ax.set_ylabel("share of the tokens per code (filled)")
     ax.set_title(f"usage: {report.values['utilization']:.0%} of {k} codes used, perplexity "
                  f"{report.values['perplexity']:.1f}")
     lorenz = ax.twinx()
     lorenz.grid(False)
-    lorenz.plot(np.concatenate([[0.0], x]), np.concatenate([[0.0], np.cumsum(share)]), color=INK,
-                label="Lorenz curve: tokens taken by the least used codes")
-    lorenz.plot([0, 1], [0, 1], ls=":", color="0.5", lw=1, label="equal use")
+    if share.sum() > 0:  # no tokens, no curve
+        sns.ecdfplot(x=ranks + 1, weights=share, color=INK, ax=lorenz,
+                     label="Lorenz curve: tokens taken by the least used codes")
+    lorenz.plot([0, k], [0, 1], ls=":", color="0.5", lw=1, label="equal use")
     lorenz.set_ylim(0, 1.02)
     lorenz.set_ylabel("cumulative share of the tokens (Lorenz curve)")
     lorenz.legend(loc="upper left", fontsize=7)
@@ -110,13 +117,19 @@ def _zoom_on_dead(ax, points, codes, used, color) -> None:
     ax.indicate_inset_zoom(inset, edgecolor="0.3")
 
 
+#: the height (axes fraction) of the inset's title line above its box
+INSET_TITLE = 0.07
+
+
 def _emptiest_corner(ax, xy, size: float = 0.34) -> list[float]:
     """The bounds (axes fraction) of a ``size`` box in the corner, other than the legend's upper right, that
-    covers the fewest of the points ``xy``."""
+    covers the fewest of the points ``xy`` with its title line above it (:data:`INSET_TITLE`), both inside the
+    axes."""
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
     fx, fy = (xy[:, 0] - x0) / (x1 - x0), (xy[:, 1] - y0) / (y1 - y0)
-    corners = [(0.02, 0.02), (1 - 0.02 - size, 0.02), (0.02, 1 - 0.02 - size)]
-    covered = [int(((fx >= cx) & (fx <= cx + size) & (fy >= cy) & (fy <= cy + size)).sum()) for cx, cy in corners]
+    corners = [(0.02, 0.02), (1 - 0.02 - size, 0.02), (0.02, 1 - 0.02 - size - INSET_TITLE)]
+    covered = [int(((fx >= cx) & (fx <= cx + size) & (fy >= cy) & (fy <= cy + size + INSET_TITLE)).sum())
+               for cx, cy in corners]
     cx, cy = corners[covered.index(min(covered))]
     return [cx, cy, size, size]
 

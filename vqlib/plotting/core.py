@@ -1,5 +1,6 @@
-"""The house style, deterministic figure files, and the statistical views every study draws (curves over
-training with seed bands, sweeps with ranges, the effect-size forest)."""
+"""The house style (a seaborn theme), deterministic figure files, and the statistical views every study draws:
+curves over training with seed bands and sweeps with ranges (seaborn's ``lineplot`` on long tables, the range
+:func:`seed_range`), and the effect-size forest."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
+import seaborn as sns
 
 from .. import paths
 from ..cache import atomic_write
 
 __all__ = ["set_style", "use_headless_backend", "save_figure", "show", "plot_curves", "curve_grid", "plot_sweep",
            "tick_labels", "log_ticks", "image_grid", "finish", "label_of", "mark_switch", "effect_sizes", "LABELS",
-           "VERDICT_COLORS", "plt"]
+           "VERDICT_COLORS", "HOUSE_STYLE", "seed_range", "plt"]
 
 #: axis labels for the history and table columns that figures plot (a raw column name is never a label)
 LABELS = {
@@ -69,44 +71,72 @@ def use_headless_backend() -> None:
     matplotlib.use("Agg")
 
 
+#: the house style on top of seaborn's "whitegrid" theme: readable small fonts, a light grid, no top/right spines,
+#: matplotlib's ten colours for anything without a colour of its own, and fixed salts so that files are
+#: byte-identical from run to run
+HOUSE_STYLE = {
+    "figure.dpi": 100,
+    "savefig.dpi": 120,
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "vqlib",
+    "pdf.fonttype": 42,
+}
+
+
 def set_style() -> None:
-    """The house style: white background, light grid, readable small fonts, no top/right spines."""
-    plt.rcParams.update({
-        "figure.dpi": 100,
-        "savefig.dpi": 120,
-        "font.size": 9,
-        "axes.titlesize": 10,
-        "axes.labelsize": 9,
-        "legend.fontsize": 8,
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "svg.hashsalt": "vqlib",
-        "pdf.fonttype": 42,
-    })
+    """The house style as a seaborn theme (:data:`HOUSE_STYLE` over seaborn's "whitegrid", palette tab10)."""
+    sns.set_theme(context="paper", style="whitegrid", palette="tab10", rc=HOUSE_STYLE)
 
 
 def _color(colors: dict | None, label, i: int):
     return (colors or {}).get(label, f"C{i % 10}")
 
 
-def plot_curves(ax, groups: dict, metric: str, x: str = "step", ylabel: str | None = None,
-                colors: dict | None = None) -> None:
-    """One line per group: the mean over seeds of ``metric`` against ``x``, with a band from the minimum
-    to the maximum over seeds. ``groups`` maps a label to a list of history DataFrames (one per seed);
-    NaN entries (e.g. code metrics during a continuous phase) leave gaps. ``colors`` maps labels to
-    colours (others take the colour cycle)."""
+def seed_range(values):
+    """The error bar of every statistical view: from the smallest to the largest value over seeds (seaborn's
+    ``errorbar``). With 3 to 5 seeds a bootstrap interval would mostly restate the extremes, and a range shows
+    every seed honestly. The ends take in the mean, which for equal values can pass their max by a rounding error
+    (matplotlib refuses a negative error bar)."""
+    mean = values.mean()
+    return min(values.min(), mean), max(values.max(), mean)
+
+
+def _long(groups: dict, metric: str, x: str):
+    """One long table of the histories in ``groups`` (label -> one history per seed): columns x, metric, seed
+    and group, the label carrying the number of seeds ("deferred (n=5)") where there are several."""
     import pandas as pd
 
-    for i, (label, frames) in enumerate(groups.items()):
-        table = pd.concat([f[[x, metric]].assign(_seed=j) for j, f in enumerate(frames)])
-        stats = table.groupby(x)[metric].agg(["mean", "min", "max"])
-        n = len(frames)
-        color = _color(colors, label, i)
-        ax.plot(stats.index, stats["mean"], color=color, label=f"{label} (n={n})" if n > 1 else label)
-        if n > 1:
-            ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.2, lw=0)
+    def name(label, frames):
+        return f"{label} (n={len(frames)})" if len(frames) > 1 else str(label)
+
+    return pd.concat([f[[x, metric]].assign(seed=j, group=name(label, frames))
+                      for label, frames in groups.items() for j, f in enumerate(frames)], ignore_index=True)
+
+
+def plot_curves(ax, groups: dict, metric: str, x: str = "step", ylabel: str | None = None,
+                colors: dict | None = None, linestyle: str = "-") -> None:
+    """One line per group: the mean over seeds of ``metric`` against ``x``, with a band from the minimum
+    to the maximum over seeds (seaborn's ``lineplot`` with :func:`seed_range`). ``groups`` maps a label to a
+    list of history DataFrames (one per seed); NaN entries (e.g. code metrics during a continuous phase) are
+    left out. ``colors`` maps labels to colours (others take the colour cycle); ``linestyle`` draws every
+    line of the call (e.g. one style per dataset). The legend entries are lines named "label (n=seeds)"."""
+    table = _long(groups, metric, x)
+    names = list(dict.fromkeys(table["group"]))
+    palette = {n: _color(colors, label, i) for i, (n, label) in enumerate(zip(names, groups))}
+    sns.lineplot(data=table, x=x, y=metric, hue="group", hue_order=names, palette=palette, estimator="mean",
+                 errorbar=seed_range, err_kws={"alpha": 0.2, "linewidth": 0}, legend=False, linestyle=linestyle,
+                 ax=ax)
+    for n in names:  # legend entries of their own, which figure-wide legends (finish) collect from the axes
+        ax.plot([], [], color=palette[n], linestyle=linestyle, label=n)
     ax.set_xlabel(label_of(x))
     ax.set_ylabel(ylabel or label_of(metric))
 
@@ -160,24 +190,26 @@ def mark_switch(ax, step: int, label: bool = False) -> None:
 def plot_sweep(ax, table, x: str, metric: str, group: str | None = None, logx: bool = False,
                ylabel: str | None = None, colors: dict | None = None, xlabel: str | None = None,
                color=None, label: str | None = None, point_colors: dict | None = None) -> None:
-    """Mean of ``metric`` against ``x`` over seeds (error bars: min to max), one line per ``group`` value;
-    ``colors`` maps group values to colours (others take the colour cycle). Without a ``group``, one line in
-    ``color`` (default C0) named ``label`` in the legend. ``point_colors`` maps x values to the colour of the
-    marker drawn there (e.g. the arm each x value stands for: T_c = 0 is the early baseline). The x ticks sit at
-    the swept values, in one notation per axis (:func:`tick_labels`)."""
-    groups = [(None, table)] if group is None else list(table.groupby(group, sort=False))
-    for i, (name, sub) in enumerate(groups):
-        stats = sub.groupby(x)[metric].agg(["mean", "min", "max"]).sort_index()
-        line_color = _color(colors, name, i) if name is not None else (color or "C0")
-        # clip: the mean of equal values can exceed their max by a rounding error
-        low, high = (stats["mean"] - stats["min"]).clip(lower=0), (stats["max"] - stats["mean"]).clip(lower=0)
-        ax.errorbar(stats.index, stats["mean"], yerr=[low, high], marker="o", ms=3, capsize=2, color=line_color,
-                    label=str(name) if name is not None else label)
-        if point_colors:
-            ax.scatter(stats.index, stats["mean"], s=30, zorder=3, lw=0.5, edgecolors="0.2",
-                       c=[point_colors.get(v, line_color) for v in stats.index])
-    if logx:
+    """Mean of ``metric`` against ``x`` over seeds with error bars from min to max (seaborn's ``lineplot``,
+    ``err_style="bars"``), one line per ``group`` value; ``colors`` maps group values to colours (others take the
+    colour cycle). Without a ``group``, one line in ``color`` (default C0) named ``label`` in the legend.
+    ``point_colors`` maps x values to the colour of the marker drawn there (e.g. the arm each x value stands for:
+    T_c = 0 is the early baseline). The x ticks sit at the swept values, in one notation per axis
+    (:func:`tick_labels`)."""
+    if logx:  # before drawing, so that seaborn places the points on the log axis
         ax.set_xscale("log")
+    names = [None] if group is None else list(dict.fromkeys(table[group]))
+    palette = {n: _color(colors, n, i) if n is not None else (color or "C0") for i, n in enumerate(names)}
+    for n in names:
+        sub = table if n is None else table[table[group] == n]
+        sns.lineplot(data=sub, x=x, y=metric, estimator="mean", errorbar=seed_range, err_style="bars",
+                     err_kws={"capsize": 2, "elinewidth": 1}, marker="o", markersize=4, markeredgewidth=0,
+                     color=palette[n], legend=False, ax=ax)
+        ax.plot([], [], marker="o", ms=4, color=palette[n], label=str(n) if n is not None else label)
+        if point_colors:
+            means = sub.groupby(x)[metric].mean().sort_index()
+            ax.scatter(means.index, means.values, s=30, zorder=3, lw=0.5, edgecolors="0.2",
+                       c=[point_colors.get(v, palette[n]) for v in means.index])
     _ticks_at(ax, sorted(table[x].unique()))
     ax.set_xlabel(xlabel or label_of(x))
     ax.set_ylabel(ylabel or label_of(metric))
@@ -264,7 +296,11 @@ def effect_sizes(table, band: float = 0.05):
     """A forest plot of a claims table's ratio effects (rows with a difference effect are left out): one row
     per claim, the effect on a log axis with its interval (solid: a bootstrap 95 % interval; dotted: a min-max
     range over fewer seeds), coloured by verdict, the marker pointing the way the paper expects (right: higher;
-    left: lower; diamond: equal), the equality band shaded. Returns (fig, ax)."""
+    left: lower; diamond: equal), the equality band shaded. Returns (fig, ax).
+
+    The one statistical view drawn without seaborn: its rows are claims, not observations, and their intervals
+    come computed by :mod:`vqlib.studies.claims` (a bootstrap over seeds, or a min-max range) with a style per
+    row, where seaborn's ``pointplot`` would recompute one kind of interval from raw values."""
     import numpy as np
 
     rows = table[table["effect"] == "ratio"].reset_index(drop=True)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
+import seaborn as sns
 
 from ..studies import fixes as study
 from ..studies.arms import colors
 from ..studies.context import Context
 from ..studies.core import Runs
-from .core import curve_grid, finish, log_ticks, plot_sweep, plt, save_figure
+from .core import curve_grid, finish, log_ticks, plot_sweep, plt, save_figure, seed_range
 
 __all__ = ["defer_fraction", "arms", "timing_or_reinit", "curves", "capacity"]
 
@@ -62,24 +62,26 @@ def timing_or_reinit(runs: Runs, ctx: Context) -> Path:
 def arms(runs: Runs, ctx: Context, which=None, name: str = "03_arms", height: float = 9.0,
          title: str | None = None) -> Path:
     """03_arms: every arm of :data:`~vqlib.studies.fixes.FIX_ARMS` (or ``which``) as a point (mean over seeds)
-    with its range (line: min to max over seeds) in the arm's own colour, the marker saying its family; four
-    metrics, one row per dataset. Perplexity, spread ratio and reconstruction error on log axes, where only
-    positions mean something, hence points and not bars."""
+    with its range (line: min to max over seeds; seaborn's ``pointplot``) in the arm's own colour, the marker saying
+    its family; four metrics, one row per dataset. Perplexity, spread ratio and reconstruction error on log axes,
+    where only positions mean something, hence points and not bars."""
     fix_arms = which or study.FIX_ARMS
-    ticks = [_tick(a) for a in fix_arms]
-    y = np.arange(len(fix_arms))
+    ids = [a.id for a in fix_arms]
     fig, axes = plt.subplots(2, 4, figsize=(16, height), sharey=True)
     for row, dataset in enumerate(study.DATASETS):
+        table = runs.table[(runs.table.dataset == dataset) & runs.table.arm.isin(ids)]
         for ax, (metric, label) in zip(axes[row], PANELS):
-            stats = study.arm_stats(runs, dataset, metric)
-            for yi, a in zip(y, fix_arms):
-                mean, low, high = stats.loc[a.id, ["mean", "min", "max"]]
-                # clip: the mean of equal values can exceed their max by a rounding error
-                ax.errorbar([mean], [yi], xerr=[[max(mean - low, 0)], [max(high - mean, 0)]],
-                            fmt=FAMILY_MARKERS[a.family], ms=6, color=a.color, mec="0.25", mew=0.6, elinewidth=1.5,
-                            capsize=2.5)
-            ax.set_yticks(y, ticks, fontsize=7)
+            sns.pointplot(data=table, x=metric, y="arm", order=ids, hue="arm", hue_order=ids,
+                          palette={a.id: a.color for a in fix_arms},
+                          markers=[FAMILY_MARKERS[a.family] for a in fix_arms],
+                          linestyles="none", estimator="mean", errorbar=seed_range, capsize=0.3,
+                          err_kws={"linewidth": 1.5}, markersize=6, markeredgecolor="0.25", markeredgewidth=0.6,
+                          legend=False, orient="h", ax=ax)
+            ax.set_yticks(range(len(fix_arms)), [_tick(a) for a in fix_arms], fontsize=7)
+            ax.set_ylabel("")
+            ax.set_xlabel("")
             ax.set_title(f"{dataset}: {label}", fontsize=9)
+            # the log axis after drawing: seaborn would average on a log axis in log space (a geometric mean)
             if metric in LOG_METRICS:  # linear axes hid every deferred point beside early normal's
                 ax.set_xscale("log")
                 ax.margins(x=0.08)

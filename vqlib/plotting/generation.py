@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import seaborn as sns
 
 from ..studies import generation
 from ..studies.arms import ARMS
@@ -91,17 +92,17 @@ def quality_vs_diversity(study: generation.Study) -> Path:
     """One point per tokenizer and seed: pixel distance against the Fréchet distance, and the tokenizer's
     reconstruction error against the samples' Vendi score, each tokenizer in its arm's colour (the baseline red,
     deferral in blues darkening with T_c), as in every figure."""
-    results = study.table
+    results = study.table.assign(tokenizer=lambda t: t["arm"].map(lambda a: ARMS[a].label))
+    palette = {ARMS[a].label: ARMS[a].color for a in results["arm"].unique()}
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for arm_id, sub in results.groupby("arm", sort=False):
-        color, label = ARMS[arm_id].color, ARMS[arm_id].label
-        axes[0].scatter(sub[generation.PIXEL], sub[generation.FRECHET], color=color, label=label)
-        axes[1].scatter(sub["tokenizer recon MSE"], sub[generation.VENDI], color=color, label=label)
+    for ax, (x, y) in zip(axes, ((generation.PIXEL, generation.FRECHET), ("tokenizer recon MSE", generation.VENDI))):
+        sns.scatterplot(data=results, x=x, y=y, hue="tokenizer", palette=palette, s=40, linewidth=0,
+                        legend=ax is axes[0], ax=ax)
     axes[0].set_xlabel("mean pairwise pixel distance (diversity)")
     axes[0].set_ylabel("Fréchet distance to real images\n(small-CNN features; lower = closer)")
     axes[1].set_xlabel("tokenizer reconstruction MSE (held out)")
     axes[1].set_ylabel("Vendi score (RBF) of samples\n(diversity)")
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=7, title=None)
     fig.tight_layout()
     return save_figure(fig, "04_quality_vs_diversity", f"{generation.source(study.ctx)}; one point per tokenizer "
                        "and seed", study.ctx.name)

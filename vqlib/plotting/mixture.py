@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import seaborn as sns
 
 from ..data import prepare
 from ..studies import ARMS, BASELINE, COLORS, DEFERRED, mixture, views
@@ -189,14 +191,16 @@ def toy_theory(picture: Runs, ctx: Context) -> Path:
     """The entropy of the codes over the modes at every D, both arms, against the ceiling log C."""
     dims = mixture.PICTURE_DIMS
     entropy = mixture.mode_entropies(picture)
+    arms = (BASELINE, DEFERRED)
+    table = pd.DataFrame([{"D": f"D = {d}", "arm": arm.label, "entropy": entropy[arm.id][i]}
+                          for arm in arms for i, d in enumerate(dims)])
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    width = 0.38
-    for i, arm in enumerate((BASELINE, DEFERRED)):
-        ax.bar(np.arange(len(dims)) + (i - 0.5) * width, entropy[arm.id], width, color=COLORS[arm.id],
-               label=arm.label)
+    # one run per bar (seed 0, the picture's): no error bar
+    sns.barplot(data=table, x="D", y="entropy", hue="arm", palette={a.label: COLORS[a.id] for a in arms},
+                errorbar=None, width=0.76, ax=ax)
+    ax.set_xlabel("")
     num_modes = prepare(picture.results[0].spec.data).num_components
     ax.axhline(np.log(num_modes), ls="--", color="0.3", lw=1, label=f"log C (codes spread over all {num_modes} modes)")
-    ax.set_xticks(range(len(dims)), [f"D = {d}" for d in dims])
     ax.set_ylabel("entropy of codes over modes (nats)")
     finish(fig, "Toy theory: the diversity the codebook allows", legend_from=ax, ncol=2)
     return save_figure(fig, "01_toy_theory", "Gaussian mixture 10 x "
@@ -230,18 +234,16 @@ def phase_diagram(phase: Runs, ctx: Context) -> Path:
         for ax, (name, title, cmap, limits) in zip(axes[row], panels):
             table = grids[column][name]
             vmin, vmax = limits or (None, None)
-            image = ax.imshow(table.values, cmap=cmap, origin="lower", aspect="auto", vmin=vmin, vmax=vmax)
-            middle = np.nanmean(table.values) if limits is None else 0.5
-            for (i, j), value in np.ndenumerate(table.values):
-                ax.text(j, i, f"{value:.2f}" if value < 10 else f"{value:.0f}", ha="center", va="center", fontsize=8,
-                        color="w" if value < middle else "k")
-            ax.set_xticks(range(len(ticks)), ticks)
-            ax.set_yticks(range(len(mixture.PHASE_RATIOS)), [f"{r:g}" for r in mixture.PHASE_RATIOS])
+            # seaborn's annotated heatmap; the separations upward, as on a y axis
+            values = table.to_numpy()
+            sns.heatmap(values, annot=np.vectorize(lambda v: f"{v:.2f}" if v < 10 else f"{v:.0f}")(values), fmt="",
+                        annot_kws={"fontsize": 8}, cmap=cmap, vmin=vmin, vmax=vmax, cbar_kws={"fraction": 0.046},
+                        xticklabels=ticks, yticklabels=[f"{r:g}" for r in mixture.PHASE_RATIOS], ax=ax)
+            ax.invert_yaxis()
+            ax.tick_params(axis="y", rotation=0)
             ax.set_xlabel(f"{xlabel}; {fixed[column]}", fontsize=8)
             ax.set_ylabel("closest means / component std")
             ax.set_title(title, fontsize=9)
-            ax.grid(False)
-            fig.colorbar(image, ax=ax, fraction=0.046)
     finish(fig, "Where early quantization collapses: 10-component mixture, mean over seeds "
            f"{mixture.sweep_seeds(ctx)}, each seed its own placement of the means")
     return save_figure(fig, "01_phase_diagram", f"Gaussian mixture 10 x {ctx.scale.sweep_points // 10}, std "

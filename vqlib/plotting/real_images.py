@@ -7,9 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import seaborn as sns
 
 from ..studies import real_images as study
-from ..studies.arms import ARMS, INITIALIZATION_ARMS, colors
+from ..studies.arms import ARMS, BASELINE, DEFERRED, INITIALIZATION_ARMS, colors
 from ..studies.context import Context
 from ..studies.core import Runs
 from ..studies.settings import CIFAR10
@@ -19,7 +20,6 @@ from .core import curve_grid, finish, image_grid, log_ticks, mark_switch, plot_c
 __all__ = ["converged_curves", "usage_over_training", "usage_histograms", "codebook_size", "capacity", "shrinkage",
            "tsne", "reconstructions"]
 
-BASELINE, DEFERRED = study.BASELINE, study.DEFERRED
 #: a sorted-usage panel with at most this many used codes marks each with a dot (a step one code wide is invisible)
 MARKED_CODES = 5
 
@@ -82,9 +82,11 @@ def usage_histograms(arms: Runs, usages: dict, available: dict[str, study.Datase
             result = arms.one(dataset=name, arm=arm_id, seed=study.VIEW_SEED)
             usage = usages[name][arm_id]
             used = usage[usage > 0]
-            # one filled step outline, not a bar per code: the same picture, drawn in a fraction of the time
+            # seaborn's histogram of the code ranks weighted by their usage, as one filled step outline, not a bar
+            # per code: the same picture, drawn in a fraction of the time
             color = ARMS[arm_id].color  # the arm's own colour, as in every figure
-            ax.stairs(used, np.arange(len(used) + 1), fill=True, color=color)
+            sns.histplot(x=np.arange(len(used)) + 0.5, weights=used, binwidth=1, binrange=(0, len(used)),
+                         element="step", fill=True, color=color, alpha=1.0, linewidth=0, ax=ax)
             if len(used) <= MARKED_CODES:
                 ax.plot(np.arange(len(used)) + 0.5, used, "o", ms=7, color=color, clip_on=False)
             ax.set_yscale("log")
@@ -135,8 +137,7 @@ def shrinkage(arms: Runs, pca: dict, available: dict[str, study.Dataset], ctx: C
             for ax, metric in zip(axes[:2], ["shrinkage_euclidean", "shrinkage_rank"]):
                 label = f"{name} · {arm.label}"
                 plot_curves(ax, {label: arms.histories("arm", dataset=name)[arm.id]}, metric,
-                            colors={label: palette[arm.id]})
-                ax.lines[-1].set_linestyle(style)
+                            colors={label: palette[arm.id]}, linestyle=style)
     for ax in axes[:2]:
         ax.axhline(1.0, ls=":", color="0.5", lw=1)
         mark_switch(ax, DEFERRED.t_c(ctx.scale.image_steps), label=ax is axes[0])
