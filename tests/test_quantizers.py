@@ -43,7 +43,7 @@ def test_the_two_kinds_are_registered_under_their_spec_names():
         quantizers.REGISTRY["x"] = VectorQuantizer
 
 
-@pytest.mark.parametrize("name", ["vqlib", "vector-quantize-pytorch"])
+@pytest.mark.parametrize("name", ["vqlib", "vector-quantize-pytorch", "simvq"])
 def test_every_kind_builds_from_its_default_config_and_keeps_the_contract(name):
     torch.manual_seed(0)
     layer = quantizers.build(name, None, 8, 4)
@@ -155,8 +155,8 @@ def test_other_dependent_fields_are_checked_when_the_spec_is_made():
 def test_own_initialization_only_with_a_quantizer_that_initializes_itself():
     own = dataclasses.replace(TRAIN, codebook_init="own")
     with pytest.raises(ValueError, match=r"TrainSpec\.codebook_init='own' does not fit quantizer 'vqlib' .*"
-                                         r"\['vector-quantize-pytorch'\].*choose one of \['normal', 'uniform', "
-                                         r"'sample', 'kmeans', 'matched_normal'\]"):
+                                         r"\['vector-quantize-pytorch', 'simvq'\].*choose one of \['normal', "
+                                         r"'uniform', 'sample', 'kmeans', 'matched_normal'\]"):
         RunSpec(DATA, ModelSpec(num_codes=8, latent_dim=4), own)
     RunSpec(DATA, ModelSpec(num_codes=8, latent_dim=4, quantizer="vector-quantize-pytorch"), own)
     # train() called directly checks it too, before any step

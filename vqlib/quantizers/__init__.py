@@ -6,7 +6,9 @@
   (:class:`QuantizerConfig`) and the registry (:func:`register`, :func:`get`, :func:`build`, :data:`REGISTRY`);
 - :mod:`~vqlib.quantizers.vq`: ``"vqlib"``, vqlib's own layer (:class:`VectorQuantizer`, :class:`VQConfig`);
 - :mod:`~vqlib.quantizers.peer`: ``"vector-quantize-pytorch"``, the outside reference (:class:`PeerQuantizer`,
-  :class:`PeerConfig`).
+  :class:`PeerConfig`);
+- :mod:`~vqlib.quantizers.simvq`: ``"simvq"``, a frozen random basis through a learned linear map (:class:`SimVQ`,
+  :class:`SimVQConfig`).
 
 A new kind (SimVQ, an online clustered codebook, FSQ, ...) is one module here: a frozen config dataclass
 derived from :class:`QuantizerConfig` that checks its fields, and a :class:`Quantizer` subclass decorated
@@ -29,11 +31,13 @@ from .base import (
     get,
     nearest_code,
     register,
+    rotate_to,
     unregister,
 )
 from .peer import PeerConfig, PeerQuantizer
+from .simvq import SimVQ, SimVQConfig
 from .vq import VectorQuantizer, VQConfig
 
-__all__ = ["nearest_code", "VQOutput", "QuantizerLike", "QuantizerConfig", "Quantizer", "OWN_INITS", "register",
-           "unregister", "get", "build", "REGISTRY", "check_size", "VectorQuantizer", "VQConfig", "PeerQuantizer",
-           "PeerConfig"]
+__all__ = ["nearest_code", "rotate_to", "VQOutput", "QuantizerLike", "QuantizerConfig", "Quantizer", "OWN_INITS",
+           "register", "unregister", "get", "build", "REGISTRY", "check_size", "VectorQuantizer", "VQConfig",
+           "PeerQuantizer", "PeerConfig", "SimVQ", "SimVQConfig"]

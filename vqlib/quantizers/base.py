@@ -11,7 +11,8 @@ codebook; it asks the quantizer:
 - ``initialize_from_embeddings(embeddings, generator)``: initialize yourself from this sample of embeddings
   (in the lookup space), for a kind whose own initialization (``codebook_init="own"``) needs one
   (``own_init = "embeddings"``); a kind with ``own_init = "first-batch"`` initializes itself in its first
-  training forward; a kind with ``own_init = None`` has no initialization of its own;
+  training forward, one with ``own_init = "construction"`` when it is built; a kind with ``own_init = None``
+  has no initialization of its own;
 - ``update`` and ``revive``: the kind's own hooks, called from its training-mode forward (EMA statistics,
   dead-code replacement), so a kind whose codes are not a parameter (SimVQ: a frozen basis through a learned
   map) keeps them its way;
@@ -35,13 +36,15 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["nearest_code", "VQOutput", "QuantizerLike", "QuantizerConfig", "Quantizer", "OWN_INITS", "register",
-           "unregister", "get", "build", "REGISTRY", "check_size"]
+__all__ = ["nearest_code", "rotate_to", "VQOutput", "QuantizerLike", "QuantizerConfig", "Quantizer", "OWN_INITS",
+           "register", "unregister", "get", "build", "REGISTRY", "check_size"]
 
 #: what ``codebook_init="own"`` means for a kind (``Quantizer.own_init``): None, it has no initialization of
 #: its own; "first-batch", it initializes itself in its first training forward (the loop only switches it
-#: on); "embeddings", the loop hands it a sample of the current encoder's embeddings in its lookup space.
-OWN_INITS = (None, "first-batch", "embeddings")
+#: on); "embeddings", the loop hands it a sample of the current encoder's embeddings in its lookup space;
+#: "construction", its codes were drawn when it was built (SimVQ's frozen random basis; the loop only switches
+#: it on).
+OWN_INITS = (None, "first-batch", "embeddings", "construction")
 
 
 def nearest_code(z: torch.Tensor, codebook: torch.Tensor, chunk_size: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,6 +71,28 @@ def nearest_code(z: torch.Tensor, codebook: torch.Tensor, chunk_size: int = 8192
         indices[start:start + chunk_size] = best.indices
         min_dist[start:start + chunk_size] = (best.values + rows.pow(2).sum(1)).clamp_min(0.0)
     return indices, min_dist
+
+
+#: the smallest norm :func:`rotate_to` divides by (vector-quantize-pytorch's ``safe_div``)
+ROTATION_EPS = 1e-6
+
+
+def rotate_to(z: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    """The rotation trick (Fifty et al., arXiv 2410.06424, section 4.2), in place of the straight-through copy.
+
+    Forward: the value ``code`` (each row of ``z`` rotated onto its code's direction and rescaled to its norm).
+    Backward: the gradient reaches ``z`` through that rotation and rescale, both treated as constants, so it
+    carries the angle between the two and their norms instead of being copied unchanged. ``code`` gets no
+    gradient here (as under the straight-through estimator: the codebook learns from its own loss or EMA).
+    Written after vector-quantize-pytorch's ``rotate_to`` (the same arithmetic, rows [N, d]): the reflection
+    form R e = e - 2 (e.w) w + 2 (e.u) q with u = e/|e|, q = code/|code|, w = (u + q)/|u + q|."""
+    norm_z = z.norm(dim=-1, keepdim=True)
+    norm_code = code.norm(dim=-1, keepdim=True)
+    u = (z / norm_z.clamp(min=ROTATION_EPS)).detach()
+    q = (code / norm_code.clamp(min=ROTATION_EPS)).detach()
+    w = torch.nn.functional.normalize(u + q, dim=-1, eps=ROTATION_EPS)
+    rotated = z - 2 * (z * w).sum(-1, keepdim=True) * w + 2 * (z * u).sum(-1, keepdim=True) * q
+    return rotated * (norm_code / norm_z.clamp(min=ROTATION_EPS)).detach()
 
 
 @dataclass

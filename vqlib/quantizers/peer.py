@@ -5,7 +5,9 @@ Lets the studies run lucidrains' layer, with its own k-means initialization on t
 dead-code expiry, through the same models, training loop and metrics as vqlib's own layer. The package is a
 ``dev`` extra; it is imported only when this kind is built. Note that ``VectorQuantize`` 1.32 turns the
 rotation trick on by default (``rotation_trick=None``: on when dim > 1), and this layer leaves it at that
-default: this kind is rotation trick + EMA, not plain straight-through.
+default unless :attr:`PeerConfig.rotation_trick` says otherwise: the kind as the studies first ran it is
+rotation trick + EMA, not plain straight-through; ``PeerConfig(rotation_trick=False)`` is the peer with the
+straight-through estimator.
 """
 
 from __future__ import annotations
@@ -31,12 +33,15 @@ class PeerConfig(QuantizerConfig):
     dead_code_threshold: float = 0.0  # its threshold_ema_dead_code (0: no expiry)
     kmeans_init: bool = True  # its own k-means on the first training batch (False: its random codebook)
     kmeans_iters: int = 10
+    rotation_trick: bool | None = None  # its rotation_trick (None: the package's default, on when dim > 1)
 
     def __post_init__(self):
         self._check_number("beta", 0.0)
         self._check_number("decay", 0.0, 1.0)
         self._check_number("dead_code_threshold", 0.0)
         self._check_bool("kmeans_init")
+        if self.rotation_trick is not None:
+            self._check_bool("rotation_trick")
         if isinstance(self.kmeans_iters, bool) or not isinstance(self.kmeans_iters, int) or self.kmeans_iters < 1:
             self._fail("kmeans_iters", "an integer >= 1")
 
@@ -57,7 +62,7 @@ class PeerQuantizer(Quantizer):
 
     def __init__(self, num_codes: int, dim: int, *, beta: float = 0.25, decay: float = 0.99,
                  dead_code_threshold: float = 0.0, kmeans_init: bool = True, kmeans_iters: int = 10,
-                 active: bool = True) -> None:
+                 rotation_trick: bool | None = None, active: bool = True) -> None:
         super().__init__()
         try:
             from vector_quantize_pytorch import VectorQuantize
@@ -66,10 +71,12 @@ class PeerQuantizer(Quantizer):
                               "pip install vector-quantize-pytorch (it is in vqlib's dev extra)") from error
         check_size(num_codes, dim)
         PeerConfig(beta=beta, decay=decay, dead_code_threshold=dead_code_threshold, kmeans_init=kmeans_init,
-                   kmeans_iters=kmeans_iters)
+                   kmeans_iters=kmeans_iters, rotation_trick=rotation_trick)
+        # rotation_trick=None is left out, so the package decides as it did when the first runs were cached
+        own = {} if rotation_trick is None else {"rotation_trick": rotation_trick}
         self.layer = VectorQuantize(dim=dim, codebook_size=num_codes, decay=decay, commitment_weight=beta,
                                     kmeans_init=kmeans_init, kmeans_iters=kmeans_iters,
-                                    threshold_ema_dead_code=dead_code_threshold)
+                                    threshold_ema_dead_code=dead_code_threshold, **own)
         self.num_codes = int(num_codes)
         self.dim = self.code_dim = int(dim)
         self.active = bool(active)

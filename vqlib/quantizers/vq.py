@@ -5,6 +5,8 @@ One layer, opt-in switches (the fields of :class:`VQConfig`):
 - nearest code by Euclidean distance, computed as ||z||^2 - 2 z.e + ||e||^2 (a matrix product, never an
   N x K x d tensor), in chunks of rows so memory stays bounded for large N x K;
 - straight-through estimator: the forward pass uses the code, the backward pass copies the gradient to z;
+  ``rotation_trick=True``: the backward pass goes through a rotation of z onto its code instead
+  (:func:`~vqlib.quantizers.base.rotate_to`, Fifty et al. 2024), so the gradient carries angle and norm;
 - losses: commitment beta * ||z - sg(e)||^2 and, unless EMA updates are on, codebook ||sg(z) - e||^2;
 - ``ema=True``: the codebook follows exponential moving averages of the embeddings assigned to each
   code (van den Oord et al. 2017), the paper's baseline, instead of a codebook loss;
@@ -34,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import distributed
-from .base import Quantizer, QuantizerConfig, VQOutput, check_size, nearest_code, register
+from .base import Quantizer, QuantizerConfig, VQOutput, check_size, nearest_code, register, rotate_to
 
 __all__ = ["VQConfig", "VectorQuantizer"]
 
@@ -51,9 +53,10 @@ class VQConfig(QuantizerConfig):
     dead_code_threshold: float = 0.0  # revive codes whose moving-average count falls below it (0: never)
     cosine: bool = False  # l2-normalized embeddings and codes
     code_dim: int | None = None  # a low-dimensional lookup (None: the vectors' size)
+    rotation_trick: bool = False  # gradients through the rotation trick instead of the straight-through copy
 
     def __post_init__(self):
-        self._check_bool("ema", "cosine")
+        self._check_bool("ema", "cosine", "rotation_trick")
         self._check_number("beta", 0.0)
         self._check_number("decay", 0.0, 1.0)
         self._check_number("eps", 0.0)
@@ -93,6 +96,7 @@ class VectorQuantizer(Quantizer):
         dead_code_threshold: float = 0.0,
         cosine: bool = False,
         code_dim: int | None = None,
+        rotation_trick: bool = False,
         chunk_size: int = 8192,
         active: bool = True,
         seed: int = 0,
@@ -100,7 +104,7 @@ class VectorQuantizer(Quantizer):
         super().__init__()
         check_size(num_codes, dim)
         VQConfig(beta=beta, ema=ema, decay=decay, eps=eps, dead_code_threshold=dead_code_threshold, cosine=cosine,
-                 code_dim=code_dim).check(num_codes, dim)
+                 code_dim=code_dim, rotation_trick=rotation_trick).check(num_codes, dim)
         self.num_codes = int(num_codes)
         self.dim = int(dim)
         self.code_dim = int(code_dim) if code_dim is not None else self.dim
@@ -110,6 +114,7 @@ class VectorQuantizer(Quantizer):
         self.eps = float(eps)
         self.dead_code_threshold = float(dead_code_threshold)
         self.cosine = bool(cosine)
+        self.rotation_trick = bool(rotation_trick)
         self.chunk_size = int(chunk_size)
         self.active = bool(active)
 
@@ -277,12 +282,14 @@ class VectorQuantizer(Quantizer):
             if self.dead_code_threshold > 0:
                 self.revive(z_lookup.detach())
 
-        # Straight-through: forward value z_q, gradient of the identity to z_lookup.
-        quantized = z_lookup + (z_q - z_lookup).detach()
+        if self.rotation_trick:  # forward value z_q, gradient through the rotation of z_lookup onto z_q
+            quantized = rotate_to(z_lookup, z_q)
+        else:  # straight-through: forward value z_q, gradient of the identity to z_lookup
+            quantized = z_lookup + (z_q - z_lookup).detach()
         quantized = self.project_out(quantized).to(input_dtype)
         return VQOutput(quantized, indices, loss, commitment.detach(), codebook_loss.detach())
 
     def extra_repr(self) -> str:
         return (f"num_codes={self.num_codes}, dim={self.dim}, code_dim={self.code_dim}, beta={self.beta}, "
                 f"ema={self.ema}, decay={self.decay}, dead_code_threshold={self.dead_code_threshold}, "
-                f"cosine={self.cosine}, active={self.active}")
+                f"cosine={self.cosine}, rotation_trick={self.rotation_trick}, active={self.active}")
