@@ -155,7 +155,7 @@ def test_other_dependent_fields_are_checked_when_the_spec_is_made():
 def test_own_initialization_only_with_a_quantizer_that_initializes_itself():
     own = dataclasses.replace(TRAIN, codebook_init="own")
     with pytest.raises(ValueError, match=r"TrainSpec\.codebook_init='own' does not fit quantizer 'vqlib' .*"
-                                         r"\['vector-quantize-pytorch', 'simvq'\].*choose one of \['normal', "
+                                         r"\['fsq', 'vector-quantize-pytorch', 'simvq'\].*choose one of \['normal', "
                                          r"'uniform', 'sample', 'kmeans', 'matched_normal'\]"):
         RunSpec(DATA, ModelSpec(num_codes=8, latent_dim=4), own)
     RunSpec(DATA, ModelSpec(num_codes=8, latent_dim=4, quantizer="vector-quantize-pytorch"), own)

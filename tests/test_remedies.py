@@ -1,5 +1,6 @@
 """The modern remedies of notebook 06, each checked on hand-computed cases and against vector-quantize-pytorch's
-implementation: the rotation trick (a switch of vqlib's layer and of the peer), SimVQ, ..."""
+implementation: the rotation trick (a switch of vqlib's layer and of the peer), SimVQ, CVQ-VAE's online clustered
+codebook (a switch of vqlib's layer) and FSQ (through the peer's FSQ)."""
 
 import math
 
@@ -7,7 +8,18 @@ import pytest
 import torch
 
 from vqlib.experiments import ModelSpec, RunSpec
-from vqlib.quantizers import PeerConfig, PeerQuantizer, SimVQ, SimVQConfig, VectorQuantizer, VQConfig, rotate_to
+from vqlib.quantizers import (
+    FSQConfig,
+    FSQuantizer,
+    PeerConfig,
+    PeerQuantizer,
+    SimVQ,
+    SimVQConfig,
+    VectorQuantizer,
+    VQConfig,
+    nearest_code,
+    rotate_to,
+)
 
 peer_vq = pytest.importorskip("vector_quantize_pytorch")
 
@@ -227,3 +239,140 @@ def test_simvq_trains_in_the_normal_loop_early_and_deferred():
                             kmeans_iters=3)):
         result = run(RunSpec(data, model, train), cache=False, progress=False)
         assert result.history["utilization"].notna().any() and math.isfinite(result.final["recon_mse"])
+
+
+# ---- CVQ-VAE's online clustered codebook -------------------------------------------------------------------------
+
+def _cvq(codes, **options):
+    layer = VectorQuantizer(len(codes), len(codes[0]), online_clustering=True, **options)
+    layer.initialize(torch.tensor(codes, dtype=torch.float32))
+    return layer
+
+
+def test_online_clustering_pulls_an_unused_code_to_its_closest_embedding_by_hand():
+    """Codes at 0 and 10, tokens at 1 and 2: code 0 takes both (share after one step 0.01, rate
+    exp(-0.01 * 2 * 10 / 0.01 - 0.001) = exp(-20.001), it stays), code 1 none (share 0, rate exp(-0.001)): it moves
+    to 10 (1 - r) + 2 r with 2 its closest token."""
+    layer = _cvq([[0.0], [10.0]])
+    layer.train()(torch.tensor([[1.0], [2.0]]))
+    rate = math.exp(-0.001)
+    assert layer.usage_share.tolist() == pytest.approx([0.01, 0.0])
+    assert layer.codebook[1, 0].item() == pytest.approx(10 * (1 - rate) + 2 * rate, rel=1e-6)
+    assert layer.codebook[0, 0].item() == pytest.approx(math.exp(-20.001) * 1.0, abs=1e-8)  # 0 pulled to 1, barely
+
+
+def test_online_rates_vanish_for_codes_in_fair_use():
+    layer = _cvq([[0.0, 0.0]] * 4)
+    layer.usage_share.copy_(torch.tensor([0.25, 0.25, 1e-6, 0.0]))
+    rates = layer.online_rates()
+    assert rates[0] == 0.0 and rates[1] == 0.0  # exp(-1000): a fair share never moves
+    assert rates[2].item() == pytest.approx(math.exp(-4e-3 - 1e-3))
+    assert rates[3].item() == pytest.approx(math.exp(-1e-3))
+
+
+def test_online_clustering_keeps_used_codes_and_follows_with_ema():
+    """With EMA the moving averages follow the moved codes, so the next EMA step keeps them there."""
+    torch.manual_seed(7)
+    layer = _cvq([[0.0, 0.0], [0.1, 0.0], [50.0, 50.0]], ema=True)
+    z = torch.randn(64, 2) * 0.3
+    for _ in range(5):
+        layer.train()(z)
+    assert layer.codebook[2].norm() < 5.0  # the far, unused code came to the data
+    torch.testing.assert_close(layer.embed_sum, layer.codebook.detach() * layer.cluster_size.unsqueeze(1))
+
+
+def test_online_clustering_restarts_its_shares_at_initialize_and_skips_non_finite_batches():
+    layer = _cvq([[0.0], [10.0]])
+    layer.train()(torch.tensor([[1.0], [2.0]]))
+    before = layer.codebook.detach().clone()
+    layer.train()(torch.tensor([[float("nan")], [2.0]]))
+    assert torch.equal(layer.codebook.detach(), before)
+    layer.initialize(torch.tensor([[0.0], [10.0]]))
+    assert layer.usage_share.tolist() == [0.0, 0.0]
+    assert "usage_share" not in VectorQuantizer(2, 1).state_dict()  # layers without the switch: as before
+
+
+def test_online_clustering_trains_in_the_normal_loop():
+    from vqlib.experiments import MixtureSpec, TrainSpec, run
+
+    data = MixtureSpec(num_components=4, points_per_component=50, dim=3)
+    model = ModelSpec(num_codes=8, latent_dim=4, ema=False, quantizer_options=VQConfig(online_clustering=True))
+    assert model.quantizer_config().online_clustering and not model.quantizer_config().ema
+    result = run(RunSpec(data, model, TrainSpec(steps=12, batch_size=32, eval_every=6, init_samples=100,
+                                                kmeans_iters=3)), cache=False, progress=False)
+    assert math.isfinite(result.final["recon_mse"]) and result.final["utilization"] > 0
+
+
+# ---- FSQ ---------------------------------------------------------------------------------------------------------
+
+def test_fsq_rounds_to_the_grid_point_nearest_its_bounded_coordinates():
+    """levels (3, 3) over 2-D vectors (no projection): each coordinate is tanh-bounded to about [-1, 1] and
+    rounded to -1, 0 or 1; the code is the nearest of the 9 grid points, and the metrics read it as a codebook."""
+    layer = FSQuantizer(9, 2, levels=(3, 3))
+    assert layer.codes().shape == (9, 2) and set(layer.codes().flatten().tolist()) == {-1.0, 0.0, 1.0}
+    z = torch.tensor([[0.0, 0.0], [5.0, -5.0], [0.3, 2.0]])
+    out = layer(z)
+    grid = layer.codes()
+    assert grid[out.indices].tolist() == [[0.0, 0.0], [1.0, -1.0], [0.0, 1.0]]
+    assert out.quantized.tolist() == grid[out.indices].tolist()  # no projection: the decoder gets the grid point
+    assert torch.equal(out.indices, nearest_code(layer.embed(z), grid)[0])
+    assert float(out.loss) == 0.0  # no loss of its own
+
+
+def test_fsq_with_a_projection_agrees_with_its_grid_on_random_vectors():
+    torch.manual_seed(8)
+    layer = FSQuantizer(256, 8)  # levels (4, 4, 4, 4) after a learned projection 8 -> 4
+    z = torch.randn(1000, 8) * 2
+    out = layer(z)
+    assert layer.code_dim == 4 and out.quantized.shape == (1000, 8)
+    assert torch.equal(out.indices, nearest_code(layer.embed(z), layer.codes())[0])
+    x = z.clone().requires_grad_()
+    layer(x).quantized.sum().backward()  # straight-through rounding: the encoder gets a gradient
+    assert x.grad.abs().sum() > 0
+
+
+def test_fsq_checks_its_levels_against_the_codebook_size_and_refuses_an_initializer():
+    with pytest.raises(ValueError, match=r"levels \(4, 4, 4, 4\) make 256 codes, but the codebook size K is 64"):
+        ModelSpec(num_codes=64, latent_dim=8, quantizer="fsq", quantizer_options=FSQConfig())
+    with pytest.raises(ValueError, match="FSQConfig.levels must be a non-empty tuple of integers >= 3"):
+        FSQConfig(levels=(2, 4))
+    with pytest.raises(ValueError, match="FSQConfig.levels"):
+        FSQConfig(levels=[4, 4])
+    with pytest.raises(ValueError, match="no codebook to initialize"):
+        FSQuantizer(9, 2, levels=(3, 3)).initialize(torch.zeros(9, 2))
+    from vqlib.experiments import MixtureSpec, TrainSpec
+
+    model = ModelSpec(num_codes=256, latent_dim=8, quantizer="fsq", quantizer_options=FSQConfig())
+    with pytest.raises(ValueError, match=r"codebook_init='kmeans' does not fit quantizer 'fsq'.*one of \['own'\]"):
+        RunSpec(MixtureSpec(), model, TrainSpec(codebook_init="kmeans"))
+
+
+def test_fsq_trains_in_the_normal_loop_early_and_deferred():
+    from vqlib.experiments import MixtureSpec, TrainSpec, run
+
+    data = MixtureSpec(num_components=4, points_per_component=50, dim=3)
+    model = ModelSpec(num_codes=27, latent_dim=4, quantizer="fsq", quantizer_options=FSQConfig(levels=(3, 3, 3)))
+    for quantize_from in (0, 6):
+        train = TrainSpec(steps=12, batch_size=32, eval_every=6, codebook_init="own", quantize_from=quantize_from)
+        result = run(RunSpec(data, model, train), cache=False, progress=False)
+        assert math.isfinite(result.final["recon_mse"]) and 0 < result.final["utilization"] <= 1
+
+
+# ---- diagnose on every remedy's layer ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make, says", [
+    (lambda: SimVQ(16, 4), "codes: basis through its learned map"),
+    (lambda: FSQuantizer(81, 6, levels=(3, 3, 3, 3)), "implicit grid, levels (3, 3, 3, 3)"),
+    (lambda: VectorQuantizer(16, 4, online_clustering=True, rotation_trick=True), "vqlib VectorQuantizer"),
+])
+def test_diagnose_reads_each_remedys_effective_codebook(make, says):
+    from vqlib.diagnose import diagnose
+
+    torch.manual_seed(9)
+    layer = make().eval()
+    inputs = torch.randn(600, layer.dim)
+    report = diagnose(inputs, layer, sample_size=200)
+    assert says in report.description
+    assert report.values["num_codes"] == layer.num_codes and report.values["dim"] == layer.code_dim
+    used = int((report.counts > 0).sum())
+    assert used == len(set(layer(inputs).indices.tolist()))  # the codes it counts are the ones the layer picks

@@ -41,6 +41,10 @@ def from_vqlib(quantizer: QuantizerLike) -> LookupSpace:
     details = [f"{quantizer.dim} -> {quantizer.code_dim} projection"] if quantizer.code_dim != quantizer.dim else []
     if getattr(quantizer, "cosine", False):
         details.append("cosine codes")
+    if getattr(quantizer, "kind", "") == "simvq":  # its effective codes: the frozen basis through the learned map
+        details.append("codes: basis through its learned map")
+    if getattr(quantizer, "kind", "") == "fsq":  # no learned codebook: the grid of its levels is the codebook
+        details.append(f"implicit grid, levels {tuple(quantizer.levels)}")
     description = f"vqlib {type(quantizer).__name__}" + (f" ({', '.join(details)})" if details else "")
     return LookupSpace(embed, codebook, int(quantizer.dim), description)
 

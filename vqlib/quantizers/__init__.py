@@ -8,7 +8,9 @@
 - :mod:`~vqlib.quantizers.peer`: ``"vector-quantize-pytorch"``, the outside reference (:class:`PeerQuantizer`,
   :class:`PeerConfig`);
 - :mod:`~vqlib.quantizers.simvq`: ``"simvq"``, a frozen random basis through a learned linear map (:class:`SimVQ`,
-  :class:`SimVQConfig`).
+  :class:`SimVQConfig`);
+- :mod:`~vqlib.quantizers.fsq`: ``"fsq"``, finite scalar quantization's implicit grid, through the peer package
+  (:class:`FSQuantizer`, :class:`FSQConfig`).
 
 A new kind (SimVQ, an online clustered codebook, FSQ, ...) is one module here: a frozen config dataclass
 derived from :class:`QuantizerConfig` that checks its fields, and a :class:`Quantizer` subclass decorated
@@ -34,10 +36,11 @@ from .base import (
     rotate_to,
     unregister,
 )
+from .fsq import FSQConfig, FSQuantizer
 from .peer import PeerConfig, PeerQuantizer
 from .simvq import SimVQ, SimVQConfig
 from .vq import VectorQuantizer, VQConfig
 
 __all__ = ["nearest_code", "rotate_to", "VQOutput", "QuantizerLike", "QuantizerConfig", "Quantizer", "OWN_INITS",
            "register", "unregister", "get", "build", "REGISTRY", "check_size", "VectorQuantizer", "VQConfig",
-           "PeerQuantizer", "PeerConfig", "SimVQ", "SimVQConfig"]
+           "PeerQuantizer", "PeerConfig", "SimVQ", "SimVQConfig", "FSQuantizer", "FSQConfig"]

@@ -13,6 +13,10 @@ One layer, opt-in switches (the fields of :class:`VQConfig`):
 - ``dead_code_threshold > 0``: codes whose moving-average usage falls below the threshold are replaced by
   embeddings from the current batch (after the EMA update, so the replacement survives it), drawn with a
   generator the layer owns (``seed``, :meth:`VectorQuantizer.manual_seed`), never the global one;
+- ``online_clustering=True``: CVQ-VAE's online clustered codebook (Zheng & Vedaldi, arXiv 2307.15139): every
+  training step each code is pulled toward the batch embedding closest to it, at a rate exp(-10 K p_k / (1 -
+  decay) - 0.001) that vanishes for codes in use (p_k: the code's moving-average share of the tokens, starting
+  at 0), so only rarely used codes move - a gentle, deterministic relative of dead-code re-initialization;
 - ``cosine=True``: embeddings and codes are l2-normalized before the lookup;
 - ``code_dim < dim``: a low-dimensional lookup (project in, quantize, project out);
 - ``active=False``: a pass-through for the continuous phase of deferred quantization.
@@ -54,9 +58,10 @@ class VQConfig(QuantizerConfig):
     cosine: bool = False  # l2-normalized embeddings and codes
     code_dim: int | None = None  # a low-dimensional lookup (None: the vectors' size)
     rotation_trick: bool = False  # gradients through the rotation trick instead of the straight-through copy
+    online_clustering: bool = False  # CVQ-VAE: pull rarely used codes toward their closest batch embeddings
 
     def __post_init__(self):
-        self._check_bool("ema", "cosine", "rotation_trick")
+        self._check_bool("ema", "cosine", "rotation_trick", "online_clustering")
         self._check_number("beta", 0.0)
         self._check_number("decay", 0.0, 1.0)
         self._check_number("eps", 0.0)
@@ -97,6 +102,7 @@ class VectorQuantizer(Quantizer):
         cosine: bool = False,
         code_dim: int | None = None,
         rotation_trick: bool = False,
+        online_clustering: bool = False,
         chunk_size: int = 8192,
         active: bool = True,
         seed: int = 0,
@@ -104,7 +110,8 @@ class VectorQuantizer(Quantizer):
         super().__init__()
         check_size(num_codes, dim)
         VQConfig(beta=beta, ema=ema, decay=decay, eps=eps, dead_code_threshold=dead_code_threshold, cosine=cosine,
-                 code_dim=code_dim, rotation_trick=rotation_trick).check(num_codes, dim)
+                 code_dim=code_dim, rotation_trick=rotation_trick, online_clustering=online_clustering
+                 ).check(num_codes, dim)
         self.num_codes = int(num_codes)
         self.dim = int(dim)
         self.code_dim = int(code_dim) if code_dim is not None else self.dim
@@ -115,6 +122,7 @@ class VectorQuantizer(Quantizer):
         self.dead_code_threshold = float(dead_code_threshold)
         self.cosine = bool(cosine)
         self.rotation_trick = bool(rotation_trick)
+        self.online_clustering = bool(online_clustering)
         self.chunk_size = int(chunk_size)
         self.active = bool(active)
 
@@ -131,6 +139,9 @@ class VectorQuantizer(Quantizer):
         self.register_buffer("cluster_size", torch.ones(self.num_codes))
         self.register_buffer("embed_sum", self.codebook.detach().clone())
         self.register_buffer("replaced_codes", torch.zeros((), dtype=torch.long))
+        if self.online_clustering:  # CVQ-VAE's moving-average share of the tokens per code, from 0 (only then:
+            # the state dicts of layers without the switch stay as they were)
+            self.register_buffer("usage_share", torch.zeros(self.num_codes))
         # batches whose non-finite inputs were kept out of the statistics
         self.register_buffer("nonfinite_batches", torch.zeros((), dtype=torch.long), persistent=False)
         self.seed = int(seed)
@@ -181,6 +192,8 @@ class VectorQuantizer(Quantizer):
         self.codebook.data.copy_(codebook.float())
         self.cluster_size.fill_(1.0)
         self.embed_sum.copy_(self.codebook.detach())
+        if self.online_clustering:
+            self.usage_share.zero_()
 
     @torch.no_grad()
     def update(self, z: torch.Tensor, indices: torch.Tensor) -> None:
@@ -202,6 +215,10 @@ class VectorQuantizer(Quantizer):
             if sums is not None:
                 sums = flat[self.num_codes + 1:].view_as(self.embed_sum)
         self.nonfinite_batches += (~finite).long()
+        if self.online_clustering:
+            share = torch.add(self.usage_share.mul(self.decay), counts / counts.sum().clamp(min=1.0),
+                              alpha=1.0 - self.decay)
+            self.usage_share.copy_(torch.where(finite, share, self.usage_share))
         cluster_size = torch.add(self.cluster_size.mul(self.decay), counts, alpha=1.0 - self.decay)
         self.cluster_size.copy_(torch.where(finite, cluster_size, self.cluster_size))
         if self.ema:
@@ -258,6 +275,27 @@ class VectorQuantizer(Quantizer):
         self.embed_sum[dead] = rows * self.dead_code_threshold
         self.replaced_codes += dead.numel()
 
+    def online_rates(self) -> torch.Tensor:
+        """CVQ-VAE's rate per code: exp(-10 K p_k / (1 - decay) - 0.001), p_k its share of the tokens (moving
+        average): about 1 for a code nobody uses, vanishing once a code takes a fair share (p_k near 1/K)."""
+        return torch.exp(-(self.usage_share * self.num_codes * 10.0) / (1.0 - self.decay) - 1e-3)
+
+    @torch.no_grad()
+    def cluster_online(self, z: torch.Tensor) -> None:
+        """Pull every code toward the embedding of ``z`` (all ranks' rows) closest to it, at
+        :meth:`online_rates` (CVQ-VAE's "closest" anchor). Deterministic: every rank moves the same codes the same
+        way. A batch with non-finite rows leaves the codebook alone."""
+        everyone = distributed.gather_rows(z)
+        if not bool(torch.isfinite(everyone).all()):
+            return
+        codebook = self.codebook.detach().float()
+        anchors = everyone[_closest_rows(codebook, everyone, self.chunk_size)]
+        rate = self.online_rates().unsqueeze(1)
+        moved = codebook * (1 - rate) + anchors * rate
+        self.codebook.data.copy_(F.normalize(moved, dim=-1) if self.cosine else moved)
+        if self.ema:  # the moving averages follow, so the next EMA step keeps the codes where they were put
+            self.embed_sum.copy_(self.codebook.detach() * self.cluster_size.unsqueeze(1))
+
     # -- forward (Quantizer.forward: shape check, pass-through when inactive, float32) ---------------------
     def quantize(self, z: torch.Tensor) -> VQOutput:
         zero = z.new_zeros((), dtype=torch.float32)
@@ -281,6 +319,8 @@ class VectorQuantizer(Quantizer):
             self.update(z_lookup.detach(), indices)
             if self.dead_code_threshold > 0:
                 self.revive(z_lookup.detach())
+            if self.online_clustering:
+                self.cluster_online(z_lookup.detach())
 
         if self.rotation_trick:  # forward value z_q, gradient through the rotation of z_lookup onto z_q
             quantized = rotate_to(z_lookup, z_q)
@@ -292,4 +332,21 @@ class VectorQuantizer(Quantizer):
     def extra_repr(self) -> str:
         return (f"num_codes={self.num_codes}, dim={self.dim}, code_dim={self.code_dim}, beta={self.beta}, "
                 f"ema={self.ema}, decay={self.decay}, dead_code_threshold={self.dead_code_threshold}, "
-                f"cosine={self.cosine}, rotation_trick={self.rotation_trick}, active={self.active}")
+                f"cosine={self.cosine}, rotation_trick={self.rotation_trick}, "
+                f"online_clustering={self.online_clustering}, active={self.active}")
+
+
+def _closest_rows(codebook: torch.Tensor, z: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    """For every code, the index of the row of ``z`` nearest to it (squared Euclidean distance), ``chunk_size``
+    rows at a time so that at most chunk_size x K distances exist at once."""
+    code_sq = codebook.pow(2).sum(1)
+    best = torch.full((codebook.shape[0],), float("inf"), device=z.device)
+    where = torch.zeros(codebook.shape[0], dtype=torch.long, device=z.device)
+    for start in range(0, z.shape[0], chunk_size):
+        rows = z[start:start + chunk_size].float()
+        dist = torch.addmm(code_sq, rows, codebook.t(), alpha=-2.0) + rows.pow(2).sum(1, keepdim=True)
+        values, index = dist.min(dim=0)
+        closer = values < best
+        best = torch.where(closer, values, best)
+        where = torch.where(closer, index + start, where)
+    return where
