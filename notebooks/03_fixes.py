@@ -114,8 +114,8 @@ perplexity {mixture.early_dead_code.perplexity:.0f} vs {mixture.deferred.perplex
 {mixture.early_dead_code.recon_mse:.3f} vs {mixture.deferred.recon_mse:.3f} and
 {cifar.early_dead_code.recon_mse:.3f} vs {cifar.deferred.recon_mse:.3f} — although on CIFAR-10 its codebook
 spans only {cifar.early_dead_code.shrinkage_euclidean:.2f} of the embeddings' spread (deferral's:
-{cifar.deferred.shrinkage_euclidean:.2f}); so does vector-quantize-pytorch with k-means on its first batch and
-dead-code expiry ({mixture.vqtorch.utilization:%.1} and {cifar.vqtorch.utilization:%.1}, perplexity
+{cifar.deferred.shrinkage_euclidean:.2f}); so does vector-quantize-pytorch with k-means on its first batch,
+dead-code expiry and its default rotation trick ({mixture.vqtorch.utilization:%.1} and {cifar.vqtorch.utilization:%.1}, perplexity
 {mixture.vqtorch.perplexity:.0f} and {cifar.vqtorch.perplexity:.0f}). Codebook loss instead of EMA, cosine codes
 and a low-dimensional lookup do not fix the collapse ({non_fixes:range .0f} % of the codes used).
 **{verdict}**: deferral fixes tokens collapse, and the ablation supports the paper's mechanism (the codebook

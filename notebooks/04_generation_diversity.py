@@ -234,10 +234,10 @@ print(f"scale {ctx.name}; notebook time {time.perf_counter() - started:.0f} s (c
 claims.round(4)
 
 # %% [markdown]
-# ## Summary: every claim of notebooks 01–04
+# ## Summary: every claim of every notebook
 #
-# All claims tables of the four notebooks in one picture (`vqlib.studies.summary`: the same runs, from the
-# cache): each claim's effect (the ratio of the two means) with its interval, coloured by verdict; the marker
+# The claims tables of every notebook that has one (01-04 and 06, `vqlib.studies.summary`: the same runs, from the
+# cache) in one picture: each claim's effect (the ratio of the two means) with its interval, coloured by verdict; the marker
 # points the way the paper expects, hollow where the paper only implies the direction. Where a bar crosses
 # the grey band (equal within 5 %) or lies on the wrong side of it, the claim is not supported here. Seeds as in
 # each notebook: 5 per side for the headline comparisons, 3 per sweep point (here, 3 per tokenizer).

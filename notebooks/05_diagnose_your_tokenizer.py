@@ -54,7 +54,9 @@ print(diagnosis.setting(ctx))
 # The same MLP autoencoder, data (10 Gaussians in D = 8, K = 32) and step budget as notebook 01's usage study,
 # with vector-quantize-pytorch's layer as the quantizer: its README's default (a random codebook, from step 0),
 # its `kmeans_init=True` (k-means on the first batch, from step 0), and deferred through vqlib's schedule
-# (`vqlib.studies.diagnosis`). Each is diagnosed on the evaluation set through the layer itself.
+# (`vqlib.studies.diagnosis`). All three keep the layer's default rotation trick (on by default in the locked `1.32`: not
+# plain straight-through; notebook 06 runs it off too). Each is diagnosed on the evaluation set through the layer
+# itself.
 
 # %%
 peer = diagnosis.diagnosed(run_cases(diagnosis.peer_cases(ctx), desc="vector-quantize-pytorch"))

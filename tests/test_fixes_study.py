@@ -132,7 +132,7 @@ def test_headline_and_capacity_tables(runs, capacity):
     mixture = headline[headline.dataset == fixes.MIXTURE]["arm"].tolist()
     # the early remedy with the highest utilization is dead-code re-initialization (100 %)
     assert mixture == ["early k-means (baseline)", "early + dead-code re-init",
-                       "vector-quantize-pytorch (k-means, expiry)", "deferred T_c=10%", "deferred",
+                       "vector-quantize-pytorch (rotation trick, k-means, expiry)", "deferred T_c=10%", "deferred",
                        "deferred, normal init at switch"]
     assert headline.loc[0, "utilization"] == pytest.approx(0.1807, abs=1e-4)
     table = fixes.capacity_table(capacity)
@@ -162,7 +162,7 @@ def test_the_claims_keep_their_rows_and_order_and_carry_keys(runs, capacity):
         f"{d}: {t}" for d in fixes.DATASETS for t in (
             *(f"{m}, deferred vs early + dead-code re-init (timing or re-init?)" for m in (
                 "utilization", "perplexity", "codebook/embedding spread", "reconstruction MSE")),
-            "utilization, deferred vs vector-quantize-pytorch (k-means, expiry)",
+            "utilization, deferred vs vector-quantize-pytorch (rotation trick, k-means, expiry)",
             "utilization, deferred vs early k-means, no EMA (codebook loss)")] + [
         "mixture: embedding eff. rank, width 256 vs 4 (baseline)",
         "CIFAR-10: embedding eff. rank, channels 64 vs 16 (baseline)"]

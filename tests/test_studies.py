@@ -28,7 +28,7 @@ from vqlib.studies import (
     run_cases,
     settings,
 )
-from vqlib.studies.arms import FAMILY_COLORS
+from vqlib.studies.arms import FAMILY_COLORS, FSQ_CODES
 from vqlib.studies.claims import direction
 from vqlib.train import TrainSpec
 
@@ -52,7 +52,9 @@ def test_every_arm_has_a_unique_id_label_and_colour_and_keeps_the_budget():
     for a in ARMS.values():
         spec = a(BASE)
         assert (spec.data, spec.seed, spec.train.steps, spec.train.batch_size) == (BASE.data, BASE.seed, 30, 32)
-        assert (spec.model.num_codes, spec.model.latent_dim) == (6, 8)
+        # the FSQ arms' K is their grid's (the product of their levels), every other arm keeps the model's
+        k = FSQ_CODES if spec.model.quantizer == "fsq" else 6
+        assert (spec.model.num_codes, spec.model.latent_dim) == (k, 8)
         early = a.family != "deferred"
         assert (spec.train.quantize_from == 0) == early, a.id
 

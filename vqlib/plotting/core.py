@@ -16,7 +16,7 @@ from ..cache import atomic_write
 
 __all__ = ["set_style", "use_headless_backend", "save_figure", "show", "plot_curves", "curve_grid", "plot_sweep",
            "tick_labels", "log_ticks", "image_grid", "finish", "label_of", "mark_switch", "effect_sizes", "LABELS",
-           "VERDICT_COLORS", "HOUSE_STYLE", "seed_range", "plt"]
+           "VERDICT_COLORS", "HOUSE_STYLE", "seed_range", "keep_labels_inside", "plt"]
 
 #: axis labels for the history and table columns that figures plot (a raw column name is never a label)
 LABELS = {
@@ -345,6 +345,17 @@ def effect_sizes(table, band: float = 0.05):
     if (~kinds.str.startswith("bootstrap")).any():
         ax.plot([], [], ":", color="0.3", lw=1.0, label="min-max range (fewer seeds)")
     return fig, ax
+
+
+def keep_labels_inside(fig, ax, margin: float = 0.015) -> None:
+    """Shift ``ax`` right until its y tick labels keep ``margin`` of the figure's width free on the left: the
+    layout can leave the longest label of a forest a few pixels past the edge (text is measured at the screen's
+    resolution, saved at another). Call it after :func:`finish`."""
+    fig.canvas.draw()
+    left, free = min(label.get_window_extent().x0 for label in ax.get_yticklabels()), margin * fig.bbox.width
+    if left < free:
+        box, shift = ax.get_position(), (free - left) / fig.bbox.width
+        ax.set_position([box.x0 + shift, box.y0, box.width - shift, box.height])
 
 
 def image_grid(batch, columns: int, gap: int = 2):

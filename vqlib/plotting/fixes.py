@@ -25,6 +25,8 @@ PANELS = [("utilization", "utilization"), ("perplexity", "perplexity"),
 FAMILIES = {"early quantization": "early", "deferred quantization": "deferred", "outside reference": "reference"}
 #: the metrics of the arms figure on log axes (perplexity, spread ratio and error span orders of magnitude)
 LOG_METRICS = ("perplexity", "shrinkage_euclidean", "recon_mse")
+#: the metrics that are shares in [0, 1] (their axis spans the whole range)
+SHARES = ("utilization", "coverage")
 #: the marker of each family in the arms figure (the colour is the arm's own, the same in every figure)
 FAMILY_MARKERS = {"early": "o", "deferred": "s", "reference": "D"}
 
@@ -60,17 +62,19 @@ def timing_or_reinit(runs: Runs, ctx: Context) -> Path:
 
 
 def arms(runs: Runs, ctx: Context, which=None, name: str = "03_arms", height: float = 9.0,
-         title: str | None = None) -> Path:
+         title: str | None = None, panels=None, provenance: str | None = None) -> Path:
     """03_arms: every arm of :data:`~vqlib.studies.fixes.FIX_ARMS` (or ``which``) as a point (mean over seeds)
     with its range (line: min to max over seeds; seaborn's ``pointplot``) in the arm's own colour, the marker saying
     its family; four metrics, one row per dataset. Perplexity, spread ratio and reconstruction error on log axes,
-    where only positions mean something, hence points and not bars."""
+    where only positions mean something, hence points and not bars. ``panels``: other (metric, label) columns
+    (default :data:`PANELS`); ``provenance``: the figure's own (default: notebook 03's datasets and seeds)."""
     fix_arms = which or study.FIX_ARMS
+    panels = panels or PANELS
     ids = [a.id for a in fix_arms]
-    fig, axes = plt.subplots(2, 4, figsize=(16, height), sharey=True)
+    fig, axes = plt.subplots(2, len(panels), figsize=(4 * len(panels), height), sharey=True)
     for row, dataset in enumerate(study.DATASETS):
         table = runs.table[(runs.table.dataset == dataset) & runs.table.arm.isin(ids)]
-        for ax, (metric, label) in zip(axes[row], PANELS):
+        for ax, (metric, label) in zip(axes[row], panels):
             sns.pointplot(data=table, x=metric, y="arm", order=ids, hue="arm", hue_order=ids,
                           palette={a.id: a.color for a in fix_arms},
                           markers=[FAMILY_MARKERS[a.family] for a in fix_arms],
@@ -86,7 +90,7 @@ def arms(runs: Runs, ctx: Context, which=None, name: str = "03_arms", height: fl
                 ax.set_xscale("log")
                 ax.margins(x=0.08)
                 log_ticks(ax, "x")
-            else:
+            elif metric in SHARES:  # a share of the codes: the whole range, so 0 and 1 read at a glance
                 ax.set_xlim(-0.04, 1.04)
             if metric == "shrinkage_euclidean":
                 ax.axvline(1.0, ls=":", color="0.3", lw=1)
@@ -97,8 +101,8 @@ def arms(runs: Runs, ctx: Context, which=None, name: str = "03_arms", height: fl
                             label=family_name)
     finish(fig, title, legend_from=axes[0, 0])
     where = study.sources(ctx)
-    return save_figure(fig, name, f"{where.mixture} ({where.mixture_seeds}); {where.cifar} ({where.cifar_seeds})",
-                       ctx.name)
+    return save_figure(fig, name, provenance or f"{where.mixture} ({where.mixture_seeds}); {where.cifar} "
+                       f"({where.cifar_seeds})", ctx.name)
 
 
 def curves(runs: Runs, ctx: Context) -> Path:

@@ -13,7 +13,7 @@ import seaborn as sns
 from ..studies import generation
 from ..studies.arms import ARMS
 from ..studies.context import Context
-from .core import effect_sizes, finish, image_grid, plot_sweep, plt, save_figure
+from .core import effect_sizes, finish, image_grid, keep_labels_inside, plot_sweep, plt, save_figure
 
 __all__ = ["samples", "diversity_vs_tc", "controls", "quality_vs_diversity", "summary_effects", "DIVERSITY_PANELS",
            "SOURCE_COLORS"]
@@ -111,13 +111,9 @@ def quality_vs_diversity(study: generation.Study) -> Path:
 def summary_effects(everything: pd.DataFrame, ctx: Context) -> Path:
     """Every notebook's claims (:func:`vqlib.studies.summary.all_claims`) as one forest of effect sizes."""
     fig, ax = effect_sizes(everything)
-    finish(fig, f"Every claim, notebooks 01–04 (scale {ctx.name})", legend_from=ax, ncol=3)
-    # the layout can leave the longest row label a few pixels past the left edge (text is measured at the screen's
-    # resolution, saved at another): keep 1.5 % of the width free on the left
-    fig.canvas.draw()
-    left, margin = min(label.get_window_extent().x0 for label in ax.get_yticklabels()), 0.015 * fig.bbox.width
-    if left < margin:
-        box, shift = ax.get_position(), (margin - left) / fig.bbox.width
-        ax.set_position([box.x0 + shift, box.y0, box.width - shift, box.height])
+    numbers = sorted({str(name).split()[0] for name in everything["notebook"]})
+    span = f"{numbers[0]}–{numbers[-1]}" if numbers else ""
+    finish(fig, f"Every claim, notebooks {span} (scale {ctx.name})", legend_from=ax, ncol=3)
+    keep_labels_inside(fig, ax)
     return save_figure(fig, "04_summary_effects", "Gaussian mixtures, CIFAR-10, the ImageNet stand-in (see each "
                        "notebook); seeds as in each notebook", ctx.name)

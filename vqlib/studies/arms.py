@@ -16,13 +16,15 @@ adds other lengths of the continuous phase, other initializers at the switch, an
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..experiments import RunSpec
+from ..quantizers import FSQConfig, PeerConfig, SimVQConfig, VQConfig
 
 __all__ = ["Arm", "ARMS", "BASELINE", "DEFERRED", "arm", "colors", "DEFER_FRACTION", "DEAD_CODE_THRESHOLD",
-           "INITIALIZATION_ARMS"]
+           "INITIALIZATION_ARMS", "FSQ_LEVELS", "FSQ_CODES", "REMEDIES"]
 
 #: T_c as a fraction of the step budget for the ``deferred`` arm (the protocol's choice, before any result)
 DEFER_FRACTION = 1 / 3
@@ -30,6 +32,10 @@ DEFER_FRACTION = 1 / 3
 DEAD_CODE_THRESHOLD = 1.0
 #: vector-quantize-pytorch's ``threshold_ema_dead_code`` in the ``vqtorch`` arm
 PEER_DEAD_CODE_THRESHOLD = 2.0
+#: the FSQ arms' levels: the FSQ paper's choice for a codebook of about 2^8 (8 x 6 x 5 = 240 codes)
+FSQ_LEVELS = (8, 6, 5)
+#: the FSQ arms' codebook size, the product of their levels
+FSQ_CODES = math.prod(FSQ_LEVELS)
 
 FAMILY_COLORS = {"early": "#d62728", "deferred": "#1f77b4", "reference": "0.5"}
 
@@ -94,6 +100,55 @@ def _then(first: Callable[[RunSpec], RunSpec], model: dict | None = None, **trai
 _early_kmeans = _early("kmeans", ema=True)
 _BLUES = {5: "#9ecae1", 10: "#6baed6", 25: "#3182bd", 50: "#08519c"}
 
+
+def _remedy(schedule: str, model: dict | Callable[[RunSpec], dict] | None = None, init: str = "kmeans",
+            ema: bool = True) -> Callable[[RunSpec], RunSpec]:
+    """A modern remedy (notebook 06) ``early`` (from step 0) or ``deferred`` (switched on at the deferred arm's
+    T_c), with the initializer ``init`` at the start of quantization and ``model`` changes (its quantizer; a
+    function of the base spec where they depend on it), all made at once (a quantizer and its initializer must
+    fit together)."""
+    def make(spec: RunSpec) -> RunSpec:
+        start = 0 if schedule == "early" else _switch_step(DEFER_FRACTION, spec.train.steps)
+        changes = model(spec) if callable(model) else (model or {})
+        return _replace(spec, model={"ema": ema, **changes}, quantize_from=start, codebook_init=init)
+
+    return make
+
+
+def _fsq(spec: RunSpec) -> dict:
+    return dict(quantizer="fsq", num_codes=FSQ_CODES, quantizer_options=FSQConfig(levels=FSQ_LEVELS))
+
+
+#: notebook 06's remedies: name -> (what it changes, the model changes, its own initializer, EMA or not)
+REMEDIES = {
+    "rotation trick": ("the gradient reaches the encoder through a rotation of its output onto the code (Fifty et al. "
+                       "2024), k-means and EMA as the baseline", dict(quantizer_options=VQConfig(rotation_trick=True)),
+                       "kmeans", True),
+    "online clustering": ("CVQ-VAE's online clustered codebook (Zheng & Vedaldi 2023): rarely used codes pulled toward "
+                          "their closest batch embeddings; its own init U(-1/K, 1/K), the codebook loss",
+                          dict(quantizer_options=VQConfig(online_clustering=True)), "uniform", False),
+    "SimVQ": ("SimVQ (Zhu et al. 2024): a frozen random basis through a learned linear map, its own initialization",
+              dict(quantizer="simvq", quantizer_options=SimVQConfig()), "own", True),
+    "FSQ": (f"finite scalar quantization (Mentzer et al. 2023), levels {FSQ_LEVELS} "
+            f"(K = 240, the paper's choice near 2^8), no learned codebook", _fsq, "own", True),
+}
+_REMEDY_IDS = {"rotation trick": "rotation", "online clustering": "cvq", "SimVQ": "simvq", "FSQ": "fsq"}
+_REMEDY_COLORS = {"rotation": ("#de9ed6", "#a55194"), "cvq": ("#b5cf6b", "#637939"), "simvq": ("#e7969c", "#843c39"),
+                  "fsq": ("#9c9ede", "#5254a3")}
+
+
+def _remedy_arms() -> list[Arm]:
+    out = []
+    for name, (what, model, init, ema) in REMEDIES.items():
+        key = _REMEDY_IDS[name]
+        for schedule, color in zip(("early", "deferred"), _REMEDY_COLORS[key]):
+            make = _remedy(schedule, model, init, ema)
+            when = ("from step 0" if schedule == "early" else
+                    f"switched on after a continuous first {round(100 * DEFER_FRACTION)} % of the steps")
+            out.append(Arm(f"{schedule}_{key}", f"{schedule} + {name}", color, schedule, f"{what}; {when}", make,
+                           DEFER_FRACTION if schedule == "deferred" else 0.0))
+    return out
+
 _ARM_LIST = [
     Arm("early_kmeans", "early k-means (baseline)", "#d62728", "early",
         "quantize from step 0; k-means on the untrained encoder's outputs; EMA updates (the paper's baseline)",
@@ -140,11 +195,19 @@ _ARM_LIST = [
     Arm("early_lowdim", "early + low-dim lookup (d/4)", "#8c6d31", "early",
         "as the baseline, looking codes up in a learned projection to a quarter of the latent dimension",
         lambda spec: _replace(_early_kmeans(spec), model=dict(code_dim=max(1, spec.model.latent_dim // 4)))),
-    Arm("vqtorch", "vector-quantize-pytorch (k-means, expiry)", "0.5", "reference",
+    Arm("vqtorch", "vector-quantize-pytorch (rotation trick, k-means, expiry)", "0.5", "reference",
         "vector_quantize_pytorch.VectorQuantize from step 0: its own k-means on the first batch, EMA, dead-code "
-        f"expiry below {PEER_DEAD_CODE_THRESHOLD:g}",
+        f"expiry below {PEER_DEAD_CODE_THRESHOLD:g}, and the rotation trick (the package's default in 1.32: not "
+        "plain straight-through)",
         _then(_early_kmeans, model=dict(quantizer="vector-quantize-pytorch",
                                         dead_code_threshold=PEER_DEAD_CODE_THRESHOLD), codebook_init="own")),
+    Arm("vqtorch_ste", "vector-quantize-pytorch, straight-through", "0.75", "reference",
+        "as vector-quantize-pytorch (rotation trick, k-means, expiry), with its rotation trick off: the "
+        "straight-through estimator",
+        _then(_early_kmeans, model=dict(quantizer="vector-quantize-pytorch",
+                                        dead_code_threshold=PEER_DEAD_CODE_THRESHOLD,
+                                        quantizer_options=PeerConfig(rotation_trick=False)), codebook_init="own")),
+    *_remedy_arms(),
 ]
 
 #: every arm by id, in the order tables list them

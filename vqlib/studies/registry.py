@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from ..experiments import RunSpec
-from . import diagnosis, fixes, generation, mixture, real_images
+from . import diagnosis, fixes, generation, mixture, real_images, remedies
 from .context import Context
 from .core import Case
 
@@ -50,6 +50,7 @@ NOTEBOOKS: tuple[Notebook, ...] = (
     Notebook("03_fixes", "03 fixes", fixes),
     Notebook("04_generation_diversity", "04 generation", generation),
     Notebook("05_diagnose_your_tokenizer", "05 diagnosis", diagnosis),
+    Notebook("06_modern_remedies", "06 remedies", remedies),
 )
 
 

@@ -1,4 +1,5 @@
-"""Every claim of notebooks 01-04 in one table, from their (cached) runs: what the summary figure draws.
+"""Every claim of every notebook with a claims table (01-04, 06) in one table, from their (cached) runs: what
+the summary figure draws.
 
 Each notebook builds its own claims from the runs of its figures; :func:`all_claims` asks each registered study
 (:mod:`~vqlib.studies.registry`) for exactly the same claims, from the same case lists, so at a scale whose

@@ -1,0 +1,38 @@
+"""Notebook 06's figures: the modern remedies early and deferred (:mod:`vqlib.studies.remedies`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..studies import remedies as study
+from ..studies.context import Context
+from ..studies.core import Runs
+from . import fixes
+from .core import effect_sizes, finish, keep_labels_inside, save_figure
+
+__all__ = ["arms", "claims", "PANELS"]
+
+#: (metric, panel label) of the arms figure: usage, shrinkage, the effective dimension of codes and embeddings,
+#: reconstruction
+PANELS = [("utilization", "utilization"), ("perplexity", "perplexity"),
+          ("shrinkage_euclidean", "codebook / embedding spread"), ("code_components_99", "codebook: 99 %-components"),
+          ("embedding_components_99", "embeddings: 99 %-components"), ("recon_mse", "reconstruction MSE")]
+
+
+def arms(runs: Runs, ctx: Context) -> Path:
+    """06_remedies: every arm of :data:`~vqlib.studies.remedies.ARMS_SHOWN` (the baseline, deferral, each remedy
+    early and deferred, vector-quantize-pytorch with and without its rotation trick) as points with min-max
+    ranges, one row per dataset (notebook 03's figure, with the 99 %-components added)."""
+    return fixes.arms(runs, ctx, which=study.ARMS_SHOWN, name="06_remedies", height=7.4, panels=PANELS,
+                      title="Modern remedies, early and deferred", provenance=study.provenance(ctx))
+
+
+def claims(table: pd.DataFrame, ctx: Context) -> Path:
+    """06_claims: the effect-size forest of notebook 06's claims table (deferral added to each remedy; each
+    remedy's early arm against the baseline)."""
+    fig, ax = effect_sizes(table)
+    finish(fig, "Does deferral add to a modern remedy? Does the remedy fix the spread?", legend_from=ax, ncol=3)
+    keep_labels_inside(fig, ax)
+    return save_figure(fig, "06_claims", study.provenance(ctx), ctx.name)
