@@ -113,7 +113,7 @@ def test_the_claims_ask_whether_deferral_adds_and_whether_the_remedy_fixes_the_s
     assert set(rows["finished"]) == {"yes"}  # flat curves over the last quarter
 
 
-def test_the_facts_name_the_remedies_by_verdict_and_every_template_renders(runs):
+def test_the_facts_name_the_remedies_by_verdict_and_every_template_renders(runs, ctx):
     f = remedies.facts_of(runs)
     assert f.mixture.adds == "rotation trick and FSQ"
     assert f.cifar.fixes_spread == "rotation trick, online clustering, SimVQ and FSQ"
@@ -121,18 +121,22 @@ def test_the_facts_name_the_remedies_by_verdict_and_every_template_renders(runs)
     assert f.mixture.early_cvq.utilization == pytest.approx(0.992)
     assert (f.cifar.deferred_rotation.spread_at_switch, f.cifar.deferred_rotation.spread_end) == (3.0, 1.0)
     assert (f.cifar.deferred.spread_at_switch, f.cifar.deferred.spread_end) == (3.0, 3.0)
-    text = " ".join(render(template, f) for template in _templates())
+    long = remedies.long_facts(_long_runs(ctx))
+    facts_by_call = {"remedies.facts_of(runs)": f, "remedies.long_facts(long_runs)": long}
+    text = " ".join(" ".join(render(template, facts_by_call[call]).split()) for call, template in _templates())
     assert "{" not in text and "n/a" not in text
+    assert "rotation trick 30 % vs 97 % (finished: no and yes)" in text
     assert "To utilization it adds for rotation trick and FSQ on the mixture" in text
 
 
-def _templates() -> list[str]:
+def _templates() -> list[tuple[str, str]]:
+    """(the facts call, the template) of every say() in the notebook."""
     out = []
     for cell in jupytext.read(NOTEBOOK).cells:
         if cell.cell_type == "code":
             for node in ast.walk(ast.parse(cell.source)):
                 if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "say":
-                    out.append(node.args[1].value)
+                    out.append((ast.unparse(node.args[0]), node.args[1].value))
     return out
 
 
@@ -159,4 +163,54 @@ def test_the_figures_are_drawn_and_saved(runs, ctx, tmp_path, monkeypatch):
     paths = [plots.arms(runs, ctx), plots.claims(remedies.claims_frame(runs), ctx)]
     assert [p.name for p in paths] == ["06_remedies.png", "06_claims.png"]
     assert all(p.is_file() and p.with_suffix(".pdf").is_file() for p in paths)
+    plt.close("all")
+
+
+def _long_runs(ctx) -> Runs:
+    """The long runs with known curves: every arm flat over the last quarter except the early rotation trick's
+    utilization, still rising."""
+    cases = remedies.long_cases(ctx)
+    steps = cases[0].spec.train.steps
+    t = np.linspace(0, steps, 9)
+    results = []
+    for c in cases:
+        use = USE[c.labels["arm"]]
+        curve = use * (0.5 + 0.5 * t / steps) if c.labels["arm"] == "early_rotation" else np.full(9, use)
+        history = pd.DataFrame({"step": t.astype(int), "utilization": curve, "perplexity": 200 * curve,
+                                "shrinkage_euclidean": curve, "recon_mse": 0.05 - 0.02 * curve})
+        results.append(RunResult(c.spec, history, {}, "synthetic", wall_time=1.0))
+    return Runs(cases, results)
+
+
+def test_the_long_runs_are_notebook_02s_references_and_the_chosen_remedies(ctx):
+    from vqlib.studies import converged
+
+    cases = remedies.long_cases(ctx)
+    assert [c.labels["arm"] for c in cases] == ["early_kmeans", "deferred", "early_rotation", "deferred_rotation",
+                                               "early_cvq", "deferred_cvq"]
+    references = {c.spec for c in converged.cases(ctx) if c.spec.seed == 0 and c.labels["size"] == "small"}
+    assert {c.spec for c in cases[:2]} == references  # notebook 02's long runs, from the cache
+    assert all(c.spec.seed == 0 and c.spec.train.steps == ctx.scale.converged_steps for c in cases)
+    assert cases[3].spec.train.quantize_from == DEFERRED.t_c(ctx.scale.converged_steps)
+    assert registry.notebook("06 remedies").case_lists(ctx)["long runs"] == cases
+
+
+def test_the_long_table_and_facts_give_end_points_and_whether_each_finished(ctx, tmp_path, monkeypatch):
+    long = _long_runs(ctx)
+    table = remedies.long_table(long)
+    row = table[table.arm == "early + rotation trick"].iloc[0]
+    assert row["utilization"] == pytest.approx(0.3) and row["utilization finished"] == "no"
+    assert row["utilization last-quarter change"] > 0.05
+    assert set(table[table.arm != "early + rotation trick"]["utilization finished"]) == {"yes"}
+    f = remedies.long_facts(long)
+    assert f.early_cvq.utilization == pytest.approx(0.99) and f.early_rotation.utilization_finished == "no"
+    assert f.remedies == "rotation trick and online clustering"
+    assert f.rotation.utilization == "higher" and f.cvq.utilization == "the same"  # 0.97 vs 0.30; 0.99 vs 0.99
+    assert remedies._compare(1.04, 1.0) == "the same" and remedies._compare(0.9, 1.0) == "lower"
+    from vqlib.plotting import plt
+    from vqlib.plotting import remedies as plots
+
+    monkeypatch.setenv("VQLIB_FIGURES", str(tmp_path))
+    monkeypatch.setattr(plots, "prepare", lambda spec: type("P", (), {"source": "CIFAR-10 copy, split train"})())
+    assert plots.long_runs(long, ctx).name == "06_long_runs.png"
     plt.close("all")

@@ -19,17 +19,18 @@ import dataclasses
 
 import pandas as pd
 
-from . import fixes
+from . import fixes, settings
 from .arms import ARMS, BASELINE, DEFERRED, REMEDIES, Arm
-from .claims import EQUAL_TOLERANCE, Claim, claims_table
+from .claims import EQUAL_TOLERANCE, FINISHED_WORDS, Claim, claims_table
 from .context import Context
-from .core import Case, Runs, all_finished
+from .core import Case, Runs, all_finished, arm_case, last_quarter_change, learning_finished
 from .prose import Facts, claim_facts, facts, join
 from .settings import CIFAR10, MIXTURE
 
 __all__ = ["DATASETS", "PAIRS", "PEERS", "ARMS_SHOWN", "METRICS", "CITATIONS", "seeds", "run_spec",
            "cases", "case_lists", "table", "claims", "claims_frame", "study_claims", "facts_of", "citations",
-           "describe", "provenance", "diagnosed", "DIAGNOSED_SEED"]
+           "describe", "provenance", "diagnosed", "DIAGNOSED_SEED", "LONG_REMEDIES", "LONG_METRICS",
+           "long_cases", "long_table", "long_facts"]
 
 DATASETS = (MIXTURE, CIFAR10)
 _IDS = {"rotation trick": "rotation", "online clustering": "cvq", "SimVQ": "simvq", "FSQ": "fsq"}
@@ -78,9 +79,61 @@ def cases(ctx: Context) -> list[Case]:
             for dataset in DATASETS for a in ARMS_SHOWN for seed in seeds(dataset, a, ctx)]
 
 
+#: the remedies that also get one long reference run per schedule on CIFAR-10 (chosen before running them: the one
+#: that failed at 600 steps, and the close relative of dead-code re-initialization); what the CPU budget allows
+LONG_REMEDIES = ("rotation trick", "online clustering")
+#: the measures of the long runs' end-point table
+LONG_METRICS = ("utilization", "perplexity", "shrinkage_euclidean", "recon_mse")
+
+
+def long_cases(ctx: Context) -> list[Case]:
+    """Seed 0 of the baseline and deferral at notebook 02's converged budget (its long reference runs, from the
+    cache) and of :data:`LONG_REMEDIES` early and deferred at the same budget (labels: arm, arm_label)."""
+    small = settings.cifar_converged(ctx)
+    out = [arm_case(small, a, 0) for a in (BASELINE, DEFERRED)]
+    out += [arm_case(small, a, 0) for name in LONG_REMEDIES for a in PAIRS[name]]
+    return out
+
+
+def long_table(runs: Runs) -> pd.DataFrame:
+    """One row per long run: the final value of every :data:`LONG_METRICS` measure, its change over the last
+    quarter of the steps, and whether it finished learning (changed by less than the band)."""
+    rows = []
+    for case, result in runs:
+        row = {"arm": case.labels["arm_label"], "steps": result.spec.train.steps}
+        for metric in LONG_METRICS:
+            row[metric] = float(result.final[metric])
+            row[f"{metric} last-quarter change"] = last_quarter_change(result.history, metric)
+            row[f"{metric} finished"] = FINISHED_WORDS[learning_finished(result.history, metric)]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def long_facts(runs: Runs) -> Facts:
+    """What the prose states of the long runs: per arm id the final value of every :data:`LONG_METRICS` measure and
+    whether it finished learning (yes / no / not checked), the steps and the remedies' names."""
+    out: dict = {"steps": runs.results[0].spec.train.steps, "remedies": join(LONG_REMEDIES)}
+    for case, result in runs:
+        out[case.labels["arm"]] = {m: float(result.final[m]) for m in LONG_METRICS} | {
+            f"{m}_finished": FINISHED_WORDS[learning_finished(result.history, m)] for m in LONG_METRICS}
+    # deferred against early at the end, per remedy and measure, in the claims' band: "the same", "higher", "lower"
+    for name in LONG_REMEDIES:
+        early, deferred = (out[a.id] for a in PAIRS[name])
+        out[_IDS[name]] = {m: _compare(deferred[m], early[m]) for m in LONG_METRICS}
+    return facts(out)
+
+
+def _compare(first: float, second: float) -> str:
+    """'the same' within the claims' equality band (a ratio within 5 %), else 'higher' or 'lower'."""
+    ratio = first / second if second else float("inf")
+    if 1 - EQUAL_TOLERANCE <= ratio <= 1 / (1 - EQUAL_TOLERANCE):
+        return "the same"
+    return "higher" if ratio > 1 else "lower"
+
+
 def case_lists(ctx: Context) -> dict[str, list[Case]]:
-    """Notebook 06's run list (the registry's view)."""
-    return {"remedies": cases(ctx)}
+    """Notebook 06's run lists (the registry's view)."""
+    return {"remedies": cases(ctx), "long runs": long_cases(ctx)}
 
 
 def provenance(ctx: Context) -> str:
