@@ -322,3 +322,25 @@ def test_a_line_style_draws_the_curves_and_their_legend_entries():
     (entry,), _ = ax.get_legend_handles_labels()
     assert line.get_linestyle() == entry.get_linestyle() == "--"
     plt.close(fig)
+
+
+def test_the_seed_range_always_holds_the_mean():
+    """Three equal values can average a rounding error above their max; matplotlib refuses a negative error bar."""
+    import pandas as pd
+
+    values = pd.Series([0.1, 0.1, 0.1])
+    assert values.mean() > values.max()  # the case that broke 01_init_scale
+    low, high = plotting.seed_range(values)
+    assert low <= values.mean() <= high
+    assert plotting.seed_range(pd.Series([1.0, 3.0, 2.0])) == (1.0, 3.0)
+
+
+def test_long_forest_labels_are_kept_inside_the_figure():
+    fig, ax = plt.subplots(figsize=(4, 2))
+    ax.set_yticks([0, 1], ["short", "a label far too long for the room the layout leaves on the left of the axes"])
+    ax.set_position([0.05, 0.2, 0.9, 0.7])
+    plotting.keep_labels_inside(fig, ax)
+    fig.canvas.draw()
+    left = min(label.get_window_extent().x0 for label in ax.get_yticklabels())
+    assert left >= 0.015 * fig.bbox.width - 1
+    plt.close(fig)

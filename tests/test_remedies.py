@@ -376,3 +376,13 @@ def test_diagnose_reads_each_remedys_effective_codebook(make, says):
     assert report.values["num_codes"] == layer.num_codes and report.values["dim"] == layer.code_dim
     used = int((report.counts > 0).sum())
     assert used == len(set(layer(inputs).indices.tolist()))  # the codes it counts are the ones the layer picks
+
+
+def test_the_closest_rows_are_the_same_in_chunks_as_at_once():
+    from vqlib.quantizers.vq import _closest_rows
+
+    gen = torch.Generator().manual_seed(10)
+    codes, rows = torch.randn(16, 3, generator=gen), torch.randn(100, 3, generator=gen)
+    brute = torch.cdist(codes, rows).argmin(dim=1)
+    assert torch.equal(_closest_rows(codes, rows, chunk_size=7), brute)
+    assert torch.equal(_closest_rows(codes, rows, chunk_size=1000), brute)

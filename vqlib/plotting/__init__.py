@@ -21,6 +21,7 @@ from .core import (
                    effect_sizes,
                    finish,
                    image_grid,
+                   keep_labels_inside,
                    label_of,
                    log_ticks,
                    mark_switch,
@@ -37,4 +38,4 @@ from .core import (
 
 __all__ = ["set_style", "use_headless_backend", "save_figure", "show", "plot_curves", "curve_grid", "plot_sweep",
            "tick_labels", "log_ticks", "image_grid", "finish", "label_of", "mark_switch", "effect_sizes", "LABELS",
-           "VERDICT_COLORS", "HOUSE_STYLE", "seed_range", "plt"]
+           "VERDICT_COLORS", "HOUSE_STYLE", "seed_range", "keep_labels_inside", "plt"]
