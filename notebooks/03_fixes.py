@@ -19,7 +19,8 @@
 # Does deferring quantization fix tokens collapse and shrinkage? Is it the *timing* or the *initialization*
 # that does it? How does it compare with what practitioners already use — EMA updates, dead-code
 # re-initialization, cosine codes, a low-dimensional lookup, and `vector_quantize_pytorch.VectorQuantize`
-# with its k-means initialization and dead-code expiry? And does encoder capacity fix embeddings collapse?
+# with its k-means initialization, dead-code expiry and its default rotation trick (so not plain straight-through;
+# notebook 06 runs it without)? And does encoder capacity fix embeddings collapse?
 #
 # Every arm gets the same total number of optimizer steps. Two datasets: the higher-dimensional Gaussian
 # mixture of notebook 01 (C = 64 components in D = 32) and CIFAR-10 (the convolutional VQ-VAE of notebook 02).
