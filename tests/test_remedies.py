@@ -378,8 +378,10 @@ def test_diagnose_reads_each_remedys_effective_codebook(make, says):
     assert used == len(set(layer(inputs).indices.tolist()))  # the codes it counts are the ones the layer picks
 
 
-def test_the_closest_rows_are_the_same_in_chunks_as_at_once():
-    from vqlib.quantizers.vq import _closest_rows
+def test_each_codes_closest_row_is_the_same_in_chunks_as_at_once():
+    """Online clustering's anchors: nearest_code with the codes as queries."""
+    def _closest_rows(codes, rows, chunk_size):
+        return nearest_code(codes, rows, chunk_size)[0]
 
     gen = torch.Generator().manual_seed(10)
     codes, rows = torch.randn(16, 3, generator=gen), torch.randn(100, 3, generator=gen)

@@ -289,7 +289,8 @@ class VectorQuantizer(Quantizer):
         if not bool(torch.isfinite(everyone).all()):
             return
         codebook = self.codebook.detach().float()
-        anchors = everyone[_closest_rows(codebook, everyone, self.chunk_size)]
+        # each code's closest row: the nearest-code search with the roles swapped (codes as queries, rows as codes)
+        anchors = everyone[nearest_code(codebook, everyone, self.chunk_size)[0]]
         rate = self.online_rates().unsqueeze(1)
         moved = codebook * (1 - rate) + anchors * rate
         self.codebook.data.copy_(F.normalize(moved, dim=-1) if self.cosine else moved)
@@ -335,18 +336,3 @@ class VectorQuantizer(Quantizer):
                 f"cosine={self.cosine}, rotation_trick={self.rotation_trick}, "
                 f"online_clustering={self.online_clustering}, active={self.active}")
 
-
-def _closest_rows(codebook: torch.Tensor, z: torch.Tensor, chunk_size: int) -> torch.Tensor:
-    """For every code, the index of the row of ``z`` nearest to it (squared Euclidean distance), ``chunk_size``
-    rows at a time so that at most chunk_size x K distances exist at once."""
-    code_sq = codebook.pow(2).sum(1)
-    best = torch.full((codebook.shape[0],), float("inf"), device=z.device)
-    where = torch.zeros(codebook.shape[0], dtype=torch.long, device=z.device)
-    for start in range(0, z.shape[0], chunk_size):
-        rows = z[start:start + chunk_size].float()
-        dist = torch.addmm(code_sq, rows, codebook.t(), alpha=-2.0) + rows.pow(2).sum(1, keepdim=True)
-        values, index = dist.min(dim=0)
-        closer = values < best
-        best = torch.where(closer, values, best)
-        where = torch.where(closer, index + start, where)
-    return where

@@ -156,15 +156,11 @@ def describe(ctx: Context) -> str:
 def table(runs: Runs) -> pd.DataFrame:
     """Mean over seeds of every measure of :data:`METRICS`, by dataset and arm (rows in :data:`ARMS_SHOWN`
     order), with the number of seeds."""
-    t = runs.table
-    order = {a.id: i for i, a in enumerate(ARMS_SHOWN)}
-    out = (t.groupby(["dataset", "arm"], sort=False)[list(METRICS)].mean()
-           .join(t.groupby(["dataset", "arm"], sort=False).size().rename("seeds")).reset_index())
-    out["order"] = out["arm"].map(order)
-    out = out.sort_values(["dataset", "order"], key=lambda c: c.map({d: i for i, d in enumerate(DATASETS)})
-                          if c.name == "dataset" else c).drop(columns="order")
+    grouped = runs.table.groupby(["dataset", "arm"])
+    out = grouped[list(METRICS)].mean().join(grouped.size().rename("seeds"))
+    out = out.reindex([(d, a.id) for d in DATASETS for a in ARMS_SHOWN]).dropna(how="all").reset_index()
     out.insert(2, "arm label", out["arm"].map(lambda a: ARMS[a].label))
-    return out.reset_index(drop=True)
+    return out
 
 
 def _finished(runs: Runs, metric: str, dataset: str, *arms: Arm) -> bool | None:
@@ -233,17 +229,15 @@ def citations() -> pd.DataFrame:
                          for r, what, src in CITATIONS])
 
 
-def _which(rows: Facts, data: str, suffix: str, verdict: str = "agrees") -> str:
-    """The remedies whose row ``<data>_<remedy>_<suffix>`` has ``verdict``, as words ("none" if no one)."""
-    names = [n for n in PAIRS if rows[f"{data}_{_IDS[n]}_{suffix}"].verdict == verdict]
+def _which(rows: Facts, data: str, suffix: str, keep=lambda row: row.verdict == "agrees") -> str:
+    """The remedies whose row ``<data>_<remedy>_<suffix>`` ``keep`` keeps (default: verdict agrees), as words."""
+    names = [n for n in PAIRS if keep(rows[f"{data}_{_IDS[n]}_{suffix}"])]
     return join(names) if names else "none of them"
 
 
-def _higher(rows: Facts, data: str, suffix: str) -> str:
-    """The remedies whose row ``<data>_<remedy>_<suffix>`` has its whole interval above the equality band (the
-    first clearly higher than the second), as words."""
-    names = [n for n in PAIRS if rows[f"{data}_{_IDS[n]}_{suffix}"].low > 1 / (1 - EQUAL_TOLERANCE)]
-    return join(names) if names else "none of them"
+def _clearly_higher(row) -> bool:
+    """The whole interval above the equality band: the first clearly higher than the second."""
+    return row.low > 1 / (1 - EQUAL_TOLERANCE)
 
 
 def facts_of(runs: Runs) -> Facts:
@@ -270,7 +264,7 @@ def facts_of(runs: Runs) -> Facts:
         out[data] |= {"adds": _which(rows, data, "adds_utilization"),
                       "adds_perplexity": _which(rows, data, "adds_perplexity"),
                       "fixes_spread": _which(rows, data, "spread"), "fixes_usage": _which(rows, data, "usage"),
-                      "recon_worse": _higher(rows, data, "adds_recon_mse")}
+                      "recon_worse": _which(rows, data, "adds_recon_mse", _clearly_higher)}
     return facts(out)
 
 
